@@ -1,0 +1,447 @@
+//! Deciding: a command, checked against the sender's role and the session's
+//! current state, becomes the events that record it, or a [`Rejection`]. Pure,
+//! so the browser can check a form with exactly the server's rules.
+
+use crate::command::{Command, RejectCode, Rejection};
+use crate::event::EventBody;
+use crate::ids::{SeatId, Timestamp};
+use crate::phase::{ParticipantState, SessionPhase};
+use crate::policy::text_limits;
+use crate::records::SelfReport;
+use crate::role::{Actor, Role};
+use crate::state::{Seat, SessionState};
+use crate::vitals::{Measurement, ReadingSource, VitalReading};
+use uuid::Uuid;
+
+/// What a decision may depend on besides the state and the command.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    /// Who sent the command.
+    pub actor: Actor,
+    /// The server's time now.
+    pub now: Timestamp,
+    /// A fresh UUID made by the server, for a command that creates something
+    /// (a seat). `protocol` has no randomness of its own.
+    pub fresh_id: Uuid,
+}
+
+/// Checks the role table and the participant's seat scope. Runs first in
+/// [`decide`], so no command can skip it.
+pub fn authorize(actor: &Actor, command: &Command) -> Result<(), Rejection> {
+    let kind = command.kind();
+    let Some(role) = actor.role() else {
+        return Err(Rejection::new(
+            RejectCode::Forbidden,
+            "the system does not send commands",
+        ));
+    };
+    if !kind.permits(role) {
+        return Err(Rejection::new(
+            RejectCode::Forbidden,
+            format!(
+                "the {role} role may not {}",
+                kind.as_str().replace('_', " ")
+            ),
+        ));
+    }
+    if let (Actor::Participant { seat: own }, Some(target)) = (actor, command.seat())
+        && *own != target
+    {
+        return Err(Rejection::new(
+            RejectCode::Forbidden,
+            "a participant may act only for their own seat",
+        ));
+    }
+    debug_assert!(role != Role::Participant || command.seat().is_some());
+    Ok(())
+}
+
+/// Turns a command into events, or refuses it. Nothing is recorded on refusal.
+pub fn decide(
+    state: &SessionState,
+    ctx: &Context,
+    command: &Command,
+) -> Result<Vec<EventBody>, Rejection> {
+    authorize(&ctx.actor, command)?;
+    if state.phase == SessionPhase::Closed {
+        return Err(Rejection::new(
+            RejectCode::SessionClosed,
+            "the session is closed; nothing more can be recorded",
+        ));
+    }
+    match command {
+        Command::AddSeat {
+            display_name,
+            weight_kg,
+            location,
+        } => {
+            let display_name =
+                required_text("display name", display_name, text_limits::DISPLAY_NAME)?;
+            let location = optional_text("location", location.as_deref(), text_limits::LOCATION)?;
+            if state.seats.len() >= state.policy.max_seats as usize {
+                return Err(invalid(format!(
+                    "this session already has the most seats allowed ({})",
+                    state.policy.max_seats
+                )));
+            }
+            if let Some(kg) = weight_kg {
+                Measurement::BodyWeight { value: *kg }
+                    .check_plausible(&state.policy.vital_limits)
+                    .map_err(|e| Rejection::new(RejectCode::ImplausibleVital, e.to_string()))?;
+            }
+            Ok(vec![EventBody::SeatAdded {
+                seat: SeatId::from_uuid(ctx.fresh_id),
+                display_name,
+                weight_kg: *weight_kg,
+                location,
+            }])
+        }
+        Command::ChangePhase { to } => {
+            if !state.phase.can_move_to(*to) {
+                return Err(Rejection::new(
+                    RejectCode::WrongPhase,
+                    format!(
+                        "the session cannot move from {} to {}{}",
+                        state.phase,
+                        to,
+                        match state.phase.next() {
+                            Some(next) => format!(" (next is {next}, or closed)"),
+                            None => String::new(),
+                        }
+                    ),
+                ));
+            }
+            Ok(vec![EventBody::PhaseChanged {
+                from: state.phase,
+                to: *to,
+            }])
+        }
+        Command::SetParticipantState { seat, to } => {
+            let s = seat_of(state, *seat)?;
+            use ParticipantState::*;
+            let by_own_command = match to {
+                Arrived => Some("submit the arrival check-in"),
+                Dosed => Some("record a dose"),
+                Discharged => Some("discharge the participant"),
+                _ => None,
+            };
+            if let Some(how) = by_own_command {
+                return Err(Rejection::new(
+                    RejectCode::InvalidTransition,
+                    format!("to mark a participant {to}, {how}"),
+                ));
+            }
+            Ok(vec![transition(s, *to)?])
+        }
+        Command::SubmitArrival { seat, form } => {
+            let s = seat_of(state, *seat)?;
+            if s.arrival.is_some() {
+                return Err(Rejection::new(
+                    RejectCode::AlreadyRecorded,
+                    format!("{}'s arrival check-in is already recorded", s.display_name),
+                ));
+            }
+            optional_text("intention", Some(&form.intention), text_limits::INTENTION)?;
+            Ok(vec![
+                EventBody::ArrivalRecorded {
+                    seat: *seat,
+                    form: form.clone(),
+                },
+                transition(s, ParticipantState::Arrived)?,
+            ])
+        }
+        Command::SelfReport { seat, report } => {
+            let s = seat_of(state, *seat)?;
+            not_left(s)?;
+            if let SelfReport::NeedSupport { note, .. } = report {
+                optional_text("note", note.as_deref(), text_limits::SUPPORT_NOTE)?;
+            }
+            Ok(vec![EventBody::SelfReported {
+                seat: *seat,
+                report: report.clone(),
+            }])
+        }
+        Command::AcknowledgeSupport { seat } => {
+            let s = seat_of(state, *seat)?;
+            if !s.needs_support() {
+                return Err(Rejection::new(
+                    RejectCode::NothingToDo,
+                    format!("{} has no open support request", s.display_name),
+                ));
+            }
+            Ok(vec![EventBody::SupportAcknowledged { seat: *seat }])
+        }
+        Command::ObserveCheckIn { seat, status, note } => {
+            let s = seat_of(state, *seat)?;
+            not_left(s)?;
+            let note = optional_text("note", note.as_deref(), text_limits::NOTE)?;
+            Ok(vec![EventBody::ObservedCheckIn {
+                seat: *seat,
+                status: *status,
+                note,
+            }])
+        }
+        Command::RecordVital {
+            seat,
+            measurement,
+            measured_at,
+            device,
+        } => {
+            let s = seat_of(state, *seat)?;
+            not_left(s)?;
+            measurement
+                .check_plausible(&state.policy.vital_limits)
+                .map_err(|e| Rejection::new(RejectCode::ImplausibleVital, e.to_string()))?;
+            let measured_at = time_within_policy(state, ctx, "measured-at", *measured_at)?;
+            let Actor::Staff { staff, .. } = ctx.actor else {
+                return Err(Rejection::new(
+                    RejectCode::Forbidden,
+                    "only staff record vitals",
+                ));
+            };
+            let source = match device {
+                None => ReadingSource::Manual { by: staff },
+                Some(device) => ReadingSource::Device {
+                    device: device_id(device)?,
+                    relayed_by: staff,
+                },
+            };
+            Ok(vec![EventBody::VitalRecorded {
+                seat: *seat,
+                reading: VitalReading {
+                    measurement: *measurement,
+                    measured_at,
+                    received_at: ctx.now,
+                    source,
+                },
+            }])
+        }
+        Command::RecordDose {
+            seat,
+            route,
+            mg,
+            lot,
+            administered_at,
+        } => {
+            let s = seat_of(state, *seat)?;
+            if !matches!(state.phase, SessionPhase::Dosing | SessionPhase::Experience) {
+                return Err(Rejection::new(
+                    RejectCode::WrongPhase,
+                    format!(
+                        "doses are recorded in the dosing or experience phase, not {}",
+                        state.phase
+                    ),
+                ));
+            }
+            use ParticipantState::*;
+            if !matches!(s.state, Ready | Dosed | InExperience) {
+                return Err(Rejection::new(
+                    RejectCode::InvalidTransition,
+                    format!(
+                        "{} is {}; a dose needs the participant to be ready (or already dosed, for a further dose)",
+                        s.display_name, s.state
+                    ),
+                ));
+            }
+            let max = state.policy.max_single_dose_mg;
+            if !mg.is_finite() || *mg <= 0.0 || *mg > max {
+                return Err(invalid(format!(
+                    "a dose must be more than 0 and at most {max} mg"
+                )));
+            }
+            let lot = required_text("lot", lot, text_limits::LOT)?;
+            let administered_at =
+                time_within_policy(state, ctx, "administered-at", *administered_at)?;
+            let Actor::Staff { staff, .. } = ctx.actor else {
+                return Err(Rejection::new(
+                    RejectCode::Forbidden,
+                    "only staff record doses",
+                ));
+            };
+            let mg_per_kg = s.weight_kg.map(|kg| round_to(mg / kg, 3));
+            let mut events = vec![EventBody::DoseRecorded {
+                seat: *seat,
+                dose: crate::records::Dose {
+                    route: *route,
+                    mg: *mg,
+                    mg_per_kg,
+                    lot,
+                    administered_at,
+                    administered_by: staff,
+                },
+            }];
+            if s.state == Ready {
+                events.push(transition(s, Dosed)?);
+            }
+            Ok(events)
+        }
+        Command::Discharge { seat } => {
+            let s = seat_of(state, *seat)?;
+            Ok(vec![transition(s, ParticipantState::Discharged)?])
+        }
+        Command::AddNote { seat, text } => {
+            seat_of(state, *seat)?;
+            let text = required_text("note", text, text_limits::NOTE)?;
+            Ok(vec![EventBody::NoteAdded { seat: *seat, text }])
+        }
+        Command::PostGroupMessage { text } => {
+            let text = required_text("message", text, text_limits::GROUP_MESSAGE)?;
+            Ok(vec![EventBody::GroupMessagePosted { text }])
+        }
+        Command::SubmitPostSession { seat, form } => {
+            let s = seat_of(state, *seat)?;
+            if !matches!(
+                s.state,
+                ParticipantState::Integrating | ParticipantState::Discharged
+            ) && state.phase != SessionPhase::Integration
+            {
+                return Err(Rejection::new(
+                    RejectCode::WrongPhase,
+                    "the post-session check-in opens at the integration circle",
+                ));
+            }
+            if s.post_session.is_some() {
+                return Err(Rejection::new(
+                    RejectCode::AlreadyRecorded,
+                    "the post-session check-in is already recorded",
+                ));
+            }
+            optional_text("journal", Some(&form.journal), text_limits::JOURNAL)?;
+            Ok(vec![EventBody::PostSessionRecorded {
+                seat: *seat,
+                form: form.clone(),
+            }])
+        }
+    }
+}
+
+fn seat_of(state: &SessionState, seat: SeatId) -> Result<&Seat, Rejection> {
+    state.seat(seat).ok_or_else(|| {
+        Rejection::new(
+            RejectCode::UnknownSeat,
+            format!("there is no seat {seat} in this session"),
+        )
+    })
+}
+
+fn not_left(seat: &Seat) -> Result<(), Rejection> {
+    if seat.state.has_left() {
+        return Err(Rejection::new(
+            RejectCode::InvalidTransition,
+            format!(
+                "{} has {} and left the session",
+                seat.display_name, seat.state
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn transition(seat: &Seat, to: ParticipantState) -> Result<EventBody, Rejection> {
+    if !seat.state.can_move_to(to) {
+        let next: Vec<&str> = seat.state.legal_next().iter().map(|s| s.as_str()).collect();
+        return Err(Rejection::new(
+            RejectCode::InvalidTransition,
+            format!(
+                "{} cannot go from {} to {} (possible: {})",
+                seat.display_name,
+                seat.state,
+                to,
+                if next.is_empty() {
+                    "none".to_string()
+                } else {
+                    next.join(", ")
+                }
+            ),
+        ));
+    }
+    Ok(EventBody::ParticipantStateChanged {
+        seat: seat.id,
+        from: seat.state,
+        to,
+    })
+}
+
+fn invalid(message: String) -> Rejection {
+    Rejection::new(RejectCode::InvalidInput, message)
+}
+
+/// Trimmed text that must not be empty, within `limit` characters, without
+/// control characters (but newlines).
+fn required_text(field: &str, text: &str, limit: usize) -> Result<String, Rejection> {
+    let text = optional_text(field, Some(text), limit)?.unwrap_or_default();
+    if text.is_empty() {
+        return Err(invalid(format!("{field} must not be empty")));
+    }
+    Ok(text)
+}
+
+fn optional_text(
+    field: &str,
+    text: Option<&str>,
+    limit: usize,
+) -> Result<Option<String>, Rejection> {
+    let Some(text) = text.map(str::trim) else {
+        return Ok(None);
+    };
+    let len = text.chars().count();
+    if len > limit {
+        return Err(invalid(format!(
+            "{field} is {len} characters long; the limit is {limit}"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(format!("{field} contains control characters")));
+    }
+    Ok((!text.is_empty()).then(|| text.to_string()))
+}
+
+fn device_id(device: &str) -> Result<String, Rejection> {
+    let ok = !device.is_empty()
+        && device.len() <= text_limits::DEVICE_ID
+        && device
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if !ok {
+        return Err(invalid(format!(
+            "device id must be 1 to {} letters, digits, '-', '_', '.' or ':'",
+            text_limits::DEVICE_ID
+        )));
+    }
+    Ok(device.to_string())
+}
+
+/// A clinical time given by the client, or now; refused when in the future or
+/// too far back by the session's policy.
+fn time_within_policy(
+    state: &SessionState,
+    ctx: &Context,
+    field: &str,
+    given: Option<Timestamp>,
+) -> Result<Timestamp, Rejection> {
+    let Some(at) = given else {
+        return Ok(ctx.now);
+    };
+    let policy = &state.policy;
+    if at.ms_since(ctx.now) > policy.future_tolerance_ms {
+        return Err(invalid(format!(
+            "{field} is {} s in the future; check the device's clock",
+            at.ms_since(ctx.now) / 1000
+        )));
+    }
+    if ctx.now.ms_since(at) > policy.backdate_limit_ms {
+        return Err(invalid(format!(
+            "{field} is more than {} minutes ago",
+            policy.backdate_limit_ms / 60_000
+        )));
+    }
+    Ok(at)
+}
+
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let factor = 10f64.powi(decimals);
+    (value * factor).round() / factor
+}

@@ -1,0 +1,132 @@
+//! The clinic's configurable numbers. Every clinical threshold is a default a
+//! clinic may change; the policy in force is recorded in the session's first
+//! event, so replaying a session's log always reaches the same decisions.
+
+use crate::vitals::VitalComponent;
+use serde::{Deserialize, Serialize};
+
+/// An inclusive range of accepted values.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlausibleRange {
+    /// Lowest accepted value.
+    pub min: f64,
+    /// Highest accepted value.
+    pub max: f64,
+}
+
+impl PlausibleRange {
+    /// Whether `value` lies in the range, bounds included.
+    pub fn contains(&self, value: f64) -> bool {
+        (self.min..=self.max).contains(&value)
+    }
+}
+
+const fn range(min: f64, max: f64) -> PlausibleRange {
+    PlausibleRange { min, max }
+}
+
+/// Plausible input ranges: readings outside are refused as typing or device
+/// errors (they are not alarm thresholds).
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VitalLimits {
+    /// Systolic BP, mm[Hg].
+    pub systolic: PlausibleRange,
+    /// Diastolic BP, mm[Hg] (and always below systolic).
+    pub diastolic: PlausibleRange,
+    /// Heart rate, /min.
+    pub heart_rate: PlausibleRange,
+    /// SpO2, %.
+    pub spo2: PlausibleRange,
+    /// Respiratory rate, /min.
+    pub respiratory_rate: PlausibleRange,
+    /// Body temperature, Cel.
+    pub body_temperature: PlausibleRange,
+    /// Body weight, kg.
+    pub body_weight: PlausibleRange,
+}
+
+impl Default for VitalLimits {
+    fn default() -> Self {
+        VitalLimits {
+            systolic: range(50.0, 300.0),
+            diastolic: range(20.0, 200.0),
+            heart_rate: range(20.0, 300.0),
+            spo2: range(50.0, 100.0),
+            respiratory_rate: range(2.0, 80.0),
+            body_temperature: range(30.0, 45.0),
+            body_weight: range(20.0, 350.0),
+        }
+    }
+}
+
+impl VitalLimits {
+    /// The range for one component.
+    pub fn range(&self, component: VitalComponent) -> PlausibleRange {
+        match component {
+            VitalComponent::Systolic => self.systolic,
+            VitalComponent::Diastolic => self.diastolic,
+            VitalComponent::HeartRate => self.heart_rate,
+            VitalComponent::Spo2 => self.spo2,
+            VitalComponent::RespiratoryRate => self.respiratory_rate,
+            VitalComponent::BodyTemperature => self.body_temperature,
+            VitalComponent::BodyWeight => self.body_weight,
+        }
+    }
+}
+
+/// Everything a session's decisions depend on that a clinic may configure.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicPolicy {
+    /// Plausible input ranges for vitals.
+    pub vital_limits: VitalLimits,
+    /// Most seats one session may have (groups are 4–12; a few spare).
+    pub max_seats: u32,
+    /// Largest single dose accepted, mg (a guard against typing 500 for 50).
+    pub max_single_dose_mg: f64,
+    /// How far in the future a measured-at or administered-at time may lie,
+    /// ms: tolerates clock differences between devices and the server.
+    pub future_tolerance_ms: i64,
+    /// How far back a measured-at or administered-at time may lie, ms: late
+    /// entry of a paper reading is fine, a reading from yesterday is an error.
+    pub backdate_limit_ms: i64,
+}
+
+impl Default for ClinicPolicy {
+    fn default() -> Self {
+        ClinicPolicy {
+            vital_limits: VitalLimits::default(),
+            max_seats: 16,
+            max_single_dose_mg: 500.0,
+            future_tolerance_ms: 60_000,
+            backdate_limit_ms: 6 * 60 * 60_000,
+        }
+    }
+}
+
+/// Length limits on free text, in characters. Not clinical: they bound what one
+/// message can make the server store and send to everyone.
+pub mod text_limits {
+    /// Seat display name or pseudonym.
+    pub const DISPLAY_NAME: usize = 60;
+    /// Location in the room ("window nest", "remote").
+    pub const LOCATION: usize = 60;
+    /// Session title.
+    pub const SESSION_TITLE: usize = 120;
+    /// Arrival intention.
+    pub const INTENTION: usize = 1_000;
+    /// Optional note on a support request.
+    pub const SUPPORT_NOTE: usize = 500;
+    /// Staff note or observed check-in note.
+    pub const NOTE: usize = 2_000;
+    /// Message to the whole group.
+    pub const GROUP_MESSAGE: usize = 1_000;
+    /// Post-session journal.
+    pub const JOURNAL: usize = 10_000;
+    /// Medication lot number.
+    pub const LOT: usize = 40;
+    /// Device identifier.
+    pub const DEVICE_ID: usize = 64;
+}

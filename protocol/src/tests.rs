@@ -1,0 +1,574 @@
+//! Tests of the decide → apply cycle as the server runs it, and property tests
+//! of the reducer: replay determinism, the privacy of redaction, and the role
+//! table under arbitrary command sequences.
+
+use crate::*;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const T0: Timestamp = Timestamp(1_790_000_000_000);
+
+fn staff(n: u128, role: StaffRole) -> Actor {
+    Actor::Staff {
+        staff: StaffId::from_uuid(Uuid::from_u128(0x5000 + n)),
+        role,
+    }
+}
+
+fn admin() -> Actor {
+    staff(0, StaffRole::Admin)
+}
+fn facilitator() -> Actor {
+    staff(1, StaffRole::Facilitator)
+}
+fn medical() -> Actor {
+    staff(2, StaffRole::Medical)
+}
+
+/// Runs commands exactly as the server's session task does: decide, stamp with
+/// the next seqs, apply.
+struct Harness {
+    state: SessionState,
+    log: Vec<Event>,
+    now: Timestamp,
+    ids: u128,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let session = SessionId::from_uuid(Uuid::from_u128(1));
+        let mut h = Harness {
+            state: SessionState::empty(session),
+            log: Vec::new(),
+            now: T0,
+            ids: 0x1000,
+        };
+        h.record(
+            admin(),
+            None,
+            vec![EventBody::SessionCreated {
+                clinic: ClinicId::from_uuid(Uuid::from_u128(2)),
+                title: "Tuesday group".into(),
+                policy: ClinicPolicy::default(),
+            }],
+        );
+        h
+    }
+
+    fn with_seats(n: usize) -> (Harness, Vec<SeatId>) {
+        let mut h = Harness::new();
+        let seats = (0..n)
+            .map(|i| {
+                h.run(
+                    facilitator(),
+                    Command::AddSeat {
+                        display_name: format!("P{i}"),
+                        weight_kg: Some(70.0),
+                        location: None,
+                    },
+                )
+                .unwrap();
+                h.state.seats[i].id
+            })
+            .collect();
+        (h, seats)
+    }
+
+    fn record(
+        &mut self,
+        actor: Actor,
+        command: Option<CommandId>,
+        bodies: Vec<EventBody>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for body in bodies {
+            let event = Event {
+                session: self.state.id,
+                seq: self.state.last_seq.next(),
+                at: self.now,
+                actor,
+                command,
+                body,
+            };
+            assert!(self.state.apply(&event));
+            self.log.push(event.clone());
+            out.push(event);
+        }
+        out
+    }
+
+    fn run(&mut self, actor: Actor, command: Command) -> Result<Vec<Event>, Rejection> {
+        self.ids += 1;
+        self.now = self.now.plus_ms(1_000);
+        let ctx = Context {
+            actor,
+            now: self.now,
+            fresh_id: Uuid::from_u128(self.ids),
+        };
+        let bodies = decide(&self.state, &ctx, &command)?;
+        let key = CommandId::from_uuid(Uuid::from_u128(self.ids));
+        Ok(self.record(actor, Some(key), bodies))
+    }
+
+    fn phase(&mut self, to: SessionPhase) {
+        self.run(facilitator(), Command::ChangePhase { to })
+            .unwrap();
+    }
+}
+
+fn arrival() -> ArrivalForm {
+    ArrivalForm {
+        mood: Score::try_from(6).unwrap(),
+        anxiety: Score::try_from(3).unwrap(),
+        intention: "to rest".into(),
+        fasting_confirmed: true,
+        ride_home_arranged: true,
+        consent_to_touch: false,
+    }
+}
+
+fn participant(seat: SeatId) -> Actor {
+    Actor::Participant { seat }
+}
+
+#[test]
+fn a_participant_walks_the_whole_path() {
+    let (mut h, seats) = Harness::with_seats(1);
+    let s = seats[0];
+    let me = participant(s);
+    h.run(
+        me,
+        Command::SubmitArrival {
+            seat: s,
+            form: arrival(),
+        },
+    )
+    .unwrap();
+    assert_eq!(h.state.seat(s).unwrap().state, ParticipantState::Arrived);
+    h.run(
+        facilitator(),
+        Command::SetParticipantState {
+            seat: s,
+            to: ParticipantState::Ready,
+        },
+    )
+    .unwrap();
+    h.phase(SessionPhase::Intentions);
+    h.phase(SessionPhase::Dosing);
+    let dose = Command::RecordDose {
+        seat: s,
+        route: Route::Im,
+        mg: 35.0,
+        lot: "L-22".into(),
+        administered_at: None,
+    };
+    let events = h.run(medical(), dose).unwrap();
+    assert_eq!(events.len(), 2, "dose and the state change to dosed");
+    let seat = h.state.seat(s).unwrap();
+    assert_eq!(seat.state, ParticipantState::Dosed);
+    assert_eq!(seat.doses[0].mg_per_kg, Some(0.5));
+    h.phase(SessionPhase::Experience);
+    for to in [
+        ParticipantState::InExperience,
+        ParticipantState::Emerging,
+        ParticipantState::Integrating,
+    ] {
+        h.run(facilitator(), Command::SetParticipantState { seat: s, to })
+            .unwrap();
+    }
+    h.phase(SessionPhase::Integration);
+    h.run(
+        me,
+        Command::SubmitPostSession {
+            seat: s,
+            form: PostSessionForm {
+                mood: Score::try_from(8).unwrap(),
+                journal: "lighter".into(),
+            },
+        },
+    )
+    .unwrap();
+    h.run(medical(), Command::Discharge { seat: s }).unwrap();
+    assert_eq!(h.state.seat(s).unwrap().state, ParticipantState::Discharged);
+    h.phase(SessionPhase::Closed);
+    let late = h.run(
+        me,
+        Command::SelfReport {
+            seat: s,
+            report: SelfReport::Ok {},
+        },
+    );
+    assert_eq!(late.unwrap_err().code, RejectCode::SessionClosed);
+}
+
+#[test]
+fn support_request_is_open_until_acknowledged_and_presses_merge() {
+    let (mut h, seats) = Harness::with_seats(1);
+    let s = seats[0];
+    let press = |reasons: Vec<SupportReason>| Command::SelfReport {
+        seat: s,
+        report: SelfReport::NeedSupport {
+            reasons,
+            note: None,
+        },
+    };
+    h.run(participant(s), press(vec![SupportReason::Nausea]))
+        .unwrap();
+    h.run(
+        participant(s),
+        press(vec![SupportReason::Cold, SupportReason::Nausea]),
+    )
+    .unwrap();
+    let support = h.state.seat(s).unwrap().support.clone().unwrap();
+    assert!(support.is_open());
+    assert_eq!(support.presses, 2);
+    assert_eq!(
+        support.reasons,
+        [SupportReason::Nausea, SupportReason::Cold]
+    );
+    h.run(facilitator(), Command::AcknowledgeSupport { seat: s })
+        .unwrap();
+    assert!(!h.state.seat(s).unwrap().needs_support());
+    let again = h.run(facilitator(), Command::AcknowledgeSupport { seat: s });
+    assert_eq!(again.unwrap_err().code, RejectCode::NothingToDo);
+}
+
+#[test]
+fn refusals_are_specific() {
+    let (mut h, seats) = Harness::with_seats(2);
+    let (a, b) = (seats[0], seats[1]);
+    let err = |h: &mut Harness, actor, cmd| h.run(actor, cmd).unwrap_err();
+
+    let e = err(
+        &mut h,
+        participant(a),
+        Command::SelfReport {
+            seat: b,
+            report: SelfReport::Ok {},
+        },
+    );
+    assert_eq!(e.code, RejectCode::Forbidden);
+    assert_eq!(e.message, "a participant may act only for their own seat");
+
+    let e = err(
+        &mut h,
+        facilitator(),
+        Command::RecordDose {
+            seat: a,
+            route: Route::Iv,
+            mg: 30.0,
+            lot: "x".into(),
+            administered_at: None,
+        },
+    );
+    assert_eq!(e.message, "the facilitator role may not record dose");
+
+    let e = err(
+        &mut h,
+        medical(),
+        Command::RecordVital {
+            seat: a,
+            measurement: Measurement::Spo2 { value: 101.0 },
+            measured_at: None,
+            device: None,
+        },
+    );
+    assert_eq!(e.code, RejectCode::ImplausibleVital);
+    assert_eq!(
+        e.message,
+        "SpO2 of 101 % is outside the plausible range 50 to 100 %"
+    );
+
+    let future = h.now.plus_ms(10 * MINUTE_MS);
+    let e = err(
+        &mut h,
+        medical(),
+        Command::RecordVital {
+            seat: a,
+            measurement: Measurement::Spo2 { value: 97.0 },
+            measured_at: Some(future),
+            device: None,
+        },
+    );
+    assert!(e.message.contains("in the future"), "{}", e.message);
+
+    let e = err(
+        &mut h,
+        medical(),
+        Command::RecordDose {
+            seat: a,
+            route: Route::Iv,
+            mg: 30.0,
+            lot: "x".into(),
+            administered_at: None,
+        },
+    );
+    assert_eq!(e.code, RejectCode::WrongPhase);
+
+    let e = err(
+        &mut h,
+        facilitator(),
+        Command::ChangePhase {
+            to: SessionPhase::Dosing,
+        },
+    );
+    assert_eq!(
+        e.message,
+        "the session cannot move from preparation to dosing (next is intentions, or closed)"
+    );
+
+    let e = err(
+        &mut h,
+        facilitator(),
+        Command::SetParticipantState {
+            seat: a,
+            to: ParticipantState::Emerging,
+        },
+    );
+    assert_eq!(e.code, RejectCode::InvalidTransition);
+    assert_eq!(
+        e.message,
+        "P0 cannot go from invited to emerging (possible: arrived, withdrawn)"
+    );
+
+    let e = err(
+        &mut h,
+        facilitator(),
+        Command::AddNote {
+            seat: a,
+            text: "x".repeat(2001),
+        },
+    );
+    assert_eq!(e.message, "note is 2001 characters long; the limit is 2000");
+
+    let unknown = SeatId::from_uuid(Uuid::from_u128(0xdead));
+    let e = err(
+        &mut h,
+        facilitator(),
+        Command::AddNote {
+            seat: unknown,
+            text: "hi".into(),
+        },
+    );
+    assert_eq!(e.code, RejectCode::UnknownSeat);
+}
+
+#[test]
+fn late_entered_reading_joins_the_log_but_not_latest() {
+    let (mut h, seats) = Harness::with_seats(1);
+    let s = seats[0];
+    let bp = |sys: f64, at| Command::RecordVital {
+        seat: s,
+        measurement: Measurement::BloodPressure {
+            systolic: sys,
+            diastolic: 80.0,
+        },
+        measured_at: Some(at),
+        device: None,
+    };
+    let now = h.now;
+    h.run(medical(), bp(130.0, now)).unwrap();
+    h.run(medical(), bp(120.0, now.plus_ms(-5 * MINUTE_MS)))
+        .unwrap();
+    let latest = h
+        .state
+        .seat(s)
+        .unwrap()
+        .latest(VitalKind::BloodPressure)
+        .unwrap();
+    assert_eq!(
+        latest.measurement,
+        Measurement::BloodPressure {
+            systolic: 130.0,
+            diastolic: 80.0
+        }
+    );
+}
+
+#[test]
+fn replayed_or_foreign_events_are_ignored() {
+    let (h, _) = Harness::with_seats(2);
+    let mut copy = SessionState::from_events(h.state.id, &h.log);
+    assert_eq!(copy, h.state);
+    for e in &h.log {
+        assert!(!copy.apply(e), "seq {} applied twice", e.seq);
+    }
+    let mut foreign = h.log[1].clone();
+    foreign.session = SessionId::from_uuid(Uuid::from_u128(99));
+    foreign.seq = Seq(1000);
+    assert!(!copy.apply(&foreign));
+    assert_eq!(copy, h.state);
+}
+
+#[test]
+fn client_messages_are_parsed_strictly() {
+    let ok = r#"{"type":"command","id":"00000000-0000-0000-0000-000000000001","command":{"type":"post_group_message","text":"breathe"}}"#;
+    assert!(serde_json::from_str::<ClientMessage>(ok).is_ok());
+    let unknown_field = r#"{"type":"command","id":"00000000-0000-0000-0000-000000000001","command":{"type":"post_group_message","text":"x","loud":true}}"#;
+    let e = serde_json::from_str::<ClientMessage>(unknown_field)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `loud`"), "{e}");
+    let outer_unknown = r#"{"type":"refresh_token","please":1}"#;
+    assert!(serde_json::from_str::<ClientMessage>(outer_unknown).is_err());
+    let unknown_type = r#"{"type":"launch"}"#;
+    let e = serde_json::from_str::<ClientMessage>(unknown_type)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown variant `launch`"), "{e}");
+    let hello = r#"{"type":"hello","protocol":1,"token":"t","session":"00000000-0000-0000-0000-000000000001","after":7,"x":0}"#;
+    assert!(serde_json::from_str::<ClientMessage>(hello).is_err());
+}
+
+// ---- property tests ----------------------------------------------------------
+
+/// Seats 0..4 exist in the harness; index 4 is a seat that does not.
+fn seat_at(seats: &[SeatId], i: usize) -> SeatId {
+    seats
+        .get(i)
+        .copied()
+        .unwrap_or(SeatId::from_uuid(Uuid::from_u128(0xbad)))
+}
+
+fn any_actor() -> impl Strategy<Value = (u8, usize)> {
+    (0u8..4, 0usize..5)
+}
+
+fn actor_for(kind: u8, seat: usize, seats: &[SeatId]) -> Actor {
+    match kind {
+        0 => admin(),
+        1 => facilitator(),
+        2 => medical(),
+        _ => participant(seat_at(seats, seat)),
+    }
+}
+
+fn any_command() -> impl Strategy<Value = (u8, usize, f64, u8)> {
+    (0u8..13, 0usize..5, 10.0f64..320.0, 0u8..9)
+}
+
+fn command_for(
+    kind: u8,
+    seat_ix: usize,
+    x: f64,
+    pick: u8,
+    seats: &[SeatId],
+    now: Timestamp,
+) -> Command {
+    let seat = seat_at(seats, seat_ix);
+    let state = ParticipantState::ALL[pick as usize % ParticipantState::ALL.len()];
+    let phase = SessionPhase::ALL[pick as usize % SessionPhase::ALL.len()];
+    match kind {
+        0 => Command::AddSeat {
+            display_name: format!("N{pick}"),
+            weight_kg: Some(x),
+            location: None,
+        },
+        1 => Command::ChangePhase { to: phase },
+        2 => Command::SetParticipantState { seat, to: state },
+        3 => Command::SubmitArrival {
+            seat,
+            form: arrival(),
+        },
+        4 => Command::SelfReport {
+            seat,
+            report: if pick.is_multiple_of(2) {
+                SelfReport::Ok {}
+            } else {
+                SelfReport::NeedSupport {
+                    reasons: vec![SupportReason::Anxious],
+                    note: None,
+                }
+            },
+        },
+        5 => Command::AcknowledgeSupport { seat },
+        6 => Command::ObserveCheckIn {
+            seat,
+            status: ObservedStatus::Calm,
+            note: Some("ok".into()),
+        },
+        7 => Command::RecordVital {
+            seat,
+            measurement: if pick.is_multiple_of(2) {
+                Measurement::Spo2 { value: x / 3.0 }
+            } else {
+                Measurement::BloodPressure {
+                    systolic: x,
+                    diastolic: x / 2.0,
+                }
+            },
+            measured_at: Some(now.plus_ms(-(pick as i64) * MINUTE_MS)),
+            device: pick.is_multiple_of(3).then(|| "oximeter-1".to_string()),
+        },
+        8 => Command::RecordDose {
+            seat,
+            route: Route::SublingualOral,
+            mg: x,
+            lot: "L1".into(),
+            administered_at: None,
+        },
+        9 => Command::Discharge { seat },
+        10 => Command::AddNote {
+            seat,
+            text: "private".into(),
+        },
+        11 => Command::PostGroupMessage {
+            text: "breathe".into(),
+        },
+        _ => Command::SubmitPostSession {
+            seat,
+            form: PostSessionForm {
+                mood: Score::try_from(pick % 11).unwrap(),
+                journal: "j".into(),
+            },
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever anyone sends: seqs stay gap-free, replaying the log rebuilds the
+    /// same state, every event survives a JSON round trip, no participant's
+    /// command touches another seat, and each participant's view from their
+    /// filtered stream equals the redaction of the full state.
+    #[test]
+    fn arbitrary_command_sequences_keep_the_invariants(
+        steps in prop::collection::vec((any_actor(), any_command()), 1..120)
+    ) {
+        let (mut h, seats) = Harness::with_seats(4);
+        for ((actor_kind, actor_seat), (kind, seat_ix, x, pick)) in steps {
+            let actor = actor_for(actor_kind, actor_seat, &seats);
+            let cmd = command_for(kind, seat_ix, x, pick, &seats, h.now);
+            let before = h.state.clone();
+            match h.run(actor, cmd.clone()) {
+                Ok(events) => {
+                    prop_assert!(cmd.kind().permits(actor.role().unwrap()));
+                    if let Actor::Participant { seat } = actor {
+                        for e in &events {
+                            prop_assert_eq!(e.body.seat(), Some(seat));
+                        }
+                    }
+                }
+                Err(_) => prop_assert_eq!(&h.state, &before, "a refusal changed the state"),
+            }
+        }
+        for (i, e) in h.log.iter().enumerate() {
+            prop_assert_eq!(e.seq, Seq(i as u64 + 1));
+            let json = serde_json::to_string(e).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(&back, e);
+        }
+        prop_assert_eq!(&SessionState::from_events(h.state.id, &h.log), &h.state);
+        for seat in h.state.seats.iter().map(|s| s.id) {
+            let viewer = Viewer::Participant(seat);
+            let visible: Vec<&Event> = h.log.iter().filter(|e| e.visible_to(viewer)).collect();
+            let mut from_stream = SessionState::from_events(h.state.id, visible.iter().copied());
+            from_stream.last_seq = h.state.last_seq;
+            prop_assert_eq!(from_stream, h.state.redacted_for(viewer));
+            for e in visible {
+                if let Some(s) = e.body.seat() { prop_assert_eq!(s, seat); }
+            }
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! The REST API (JSON) for what is not live: login, sessions, seats, join
+//! codes, health. Every error is `{"error": code, "message": words}`; user
+//! errors keep their status and a precise message, internal ones are logged
+//! and the client sees a generic one.
+
+use crate::app::App;
+use crate::auth::{self, Principal, TokenError};
+use crate::hub::{CommandOutcome, HubError, SessionHandle};
+use crate::store::{Redeem, StoreError};
+use crate::ws;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::policy::text_limits;
+use protocol::rest::{
+    AddSeat, ApiError, CreateSession, JoinCodeIssued, JoinRequest, Joined, LoginRequest,
+    LoginResponse, SeatCreated, SessionSummary, TokenResponse,
+};
+use protocol::{
+    ClinicPolicy, Command, CommandId, EventBody, RejectCode, Rejection, SeatId, SessionId, Viewer,
+};
+use std::sync::Arc;
+
+/// All routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/api/login", post(login))
+        .route("/api/join", post(join))
+        .route("/api/sessions", get(list_sessions).post(create_session))
+        .route("/api/sessions/{session}", get(session_snapshot))
+        .route("/api/sessions/{session}/seats", post(add_seat))
+        .route(
+            "/api/sessions/{session}/seats/{seat}/join-code",
+            post(issue_join_code),
+        )
+        .route("/ws", get(ws::upgrade))
+        .fallback(|| async {
+            AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(app)
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AppError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            error: self.code.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        match e {
+            StoreError::AlreadyExists(what) => AppError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("{what} already exists"),
+            ),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the record store is unavailable; nothing was changed, try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<HubError> for AppError {
+    fn from(e: HubError) -> AppError {
+        match e {
+            HubError::Store(s) => s.into(),
+            HubError::Stopped => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> AppError {
+        let (status, code) = match r.code {
+            RejectCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            RejectCode::UnknownSeat => (StatusCode::NOT_FOUND, "unknown_seat"),
+            RejectCode::ImplausibleVital => (StatusCode::UNPROCESSABLE_ENTITY, "implausible_vital"),
+            RejectCode::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            RejectCode::SessionClosed => (StatusCode::CONFLICT, "session_closed"),
+            RejectCode::WrongPhase => (StatusCode::CONFLICT, "wrong_phase"),
+            RejectCode::InvalidTransition => (StatusCode::CONFLICT, "invalid_transition"),
+            RejectCode::AlreadyRecorded => (StatusCode::CONFLICT, "already_recorded"),
+            RejectCode::NothingToDo => (StatusCode::CONFLICT, "nothing_to_do"),
+            RejectCode::StorageUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+            RejectCode::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        };
+        AppError::new(status, code, r.message)
+    }
+}
+
+/// JSON body whose parse errors come back as [`AppError`]s.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_json",
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(e) => Err(AppError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// A caller with a valid staff token.
+pub struct Staff(pub Principal);
+
+impl FromRequestParts<Arc<App>> for Staff {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, AppError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "log in first: no bearer token was sent",
+                )
+            })?;
+        let verified = app
+            .keys
+            .verify(token, app.clock.now())
+            .map_err(|e| match e {
+                TokenError::Expired => {
+                    AppError::new(StatusCode::UNAUTHORIZED, "token_expired", e.to_string())
+                }
+                TokenError::Invalid(_) => {
+                    AppError::new(StatusCode::UNAUTHORIZED, "invalid_token", e.to_string())
+                }
+            })?;
+        match verified.principal {
+            p @ Principal::Staff { .. } => Ok(Staff(p)),
+            Principal::Participant { .. } => Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "staff only",
+            )),
+        }
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><meta charset=utf-8><title>Holdspace</title>\
+         <h1>Holdspace</h1><p>The server is running. The API lives under <code>/api</code>, \
+         the live hub at <code>/ws</code>; see docs/protocol.md.</p>",
+    )
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.is_ready() {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let record = app.store.staff_by_username(req.username.clone()).await?;
+    let password_hash = record.as_ref().map(|r| r.password_hash.clone());
+    // Hash even for an unknown username so timing does not reveal which names exist.
+    let ok = tokio::task::spawn_blocking(move || match password_hash {
+        Some(hash) => auth::verify_password(&req.password, &hash),
+        None => {
+            let dummy = DUMMY_HASH.get_or_init(|| auth::hash_password("not a password anyone has"));
+            auth::verify_password(&req.password, dummy);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let Some(record) = record.filter(|_| ok) else {
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "unknown username or wrong password",
+        ));
+    };
+    let staff = record.profile;
+    let principal = Principal::Staff {
+        id: staff.id,
+        role: staff.role,
+        clinic: staff.clinic,
+    };
+    let (token, expires_at) = app.issue_token(&principal);
+    tracing::info!(staff = %staff.id, role = staff.role.as_str(), "staff logged in");
+    Ok(Json(LoginResponse {
+        token: TokenResponse { token, expires_at },
+        staff,
+    }))
+}
+
+/// A hash checked against for unknown usernames.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn list_sessions(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+) -> Result<Json<Vec<SessionSummary>>, AppError> {
+    Ok(Json(app.store.sessions_of(p.clinic()).await?))
+}
+
+async fn create_session(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Body(req): Body<CreateSession>,
+) -> Result<(StatusCode, Json<SessionSummary>), AppError> {
+    let title = req.title.trim().to_string();
+    if title.is_empty() || title.chars().count() > text_limits::SESSION_TITLE {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!(
+                "title must be 1 to {} characters",
+                text_limits::SESSION_TITLE
+            ),
+        ));
+    }
+    let handle = app
+        .hub
+        .create_session(
+            p.clinic(),
+            title.clone(),
+            p.actor(),
+            ClinicPolicy::default(),
+        )
+        .await?;
+    let state = handle.snapshot(Viewer::Staff).await?;
+    tracing::info!(session = %handle.id, role = %p.role(), "session created");
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionSummary {
+            id: state.id,
+            title,
+            phase: state.phase,
+            created_at: state.created_at,
+        }),
+    ))
+}
+
+/// The session, if it exists and the caller's clinic owns it (otherwise 404:
+/// other clinics' ids are not confirmed).
+async fn session_for(
+    app: &App,
+    p: &Principal,
+    session: SessionId,
+) -> Result<SessionHandle, AppError> {
+    match app.hub.session(session).await? {
+        Some(h) if p.may_open(session, h.clinic) => Ok(h),
+        _ => Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            format!("there is no session {session}"),
+        )),
+    }
+}
+
+fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, AppError> {
+    raw.parse().map_err(|_| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("{raw:?} is not a valid {what} id"),
+        )
+    })
+}
+
+async fn session_snapshot(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+) -> Result<Json<protocol::SessionState>, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    Ok(Json(handle.snapshot(Viewer::Staff).await?))
+}
+
+/// Optional `Idempotency-Key` header (a UUID); a fresh key when absent.
+fn idempotency_key(headers: &HeaderMap) -> Result<CommandId, AppError> {
+    match headers.get("idempotency-key") {
+        None => Ok(CommandId::from_uuid(uuid::Uuid::new_v4())),
+        Some(v) => v.to_str().ok().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_id",
+                "Idempotency-Key must be a UUID",
+            )
+        }),
+    }
+}
+
+async fn add_seat(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    Body(req): Body<AddSeat>,
+) -> Result<(StatusCode, Json<SeatCreated>), AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let key = idempotency_key(&headers)?;
+    let command = Command::AddSeat {
+        display_name: req.display_name,
+        weight_kg: req.weight_kg,
+        location: req.location,
+    };
+    let first = match handle.command(p.actor(), key, command).await? {
+        CommandOutcome::Accepted { first, .. } => first,
+        CommandOutcome::Rejected(r) => return Err(r.into()),
+    };
+    // The seat's id was made by the session task; read it from the event.
+    let event = app
+        .hub
+        .log()
+        .read(handle.id, protocol::Seq(first.0 - 1), 1)
+        .await?;
+    match event.first().map(|e| &e.body) {
+        Some(EventBody::SeatAdded { seat, .. }) => Ok((
+            StatusCode::CREATED,
+            Json(SeatCreated {
+                seat: *seat,
+                seq: first,
+            }),
+        )),
+        _ => Err(StoreError::Corrupt(format!(
+            "event {first} of session {} is not a seat",
+            handle.id
+        ))
+        .into()),
+    }
+}
+
+async fn issue_join_code(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path((session, seat)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<JoinCodeIssued>), AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let seat: SeatId = path_id("seat", &seat)?;
+    let state = handle.snapshot(Viewer::Staff).await?;
+    let Some(s) = state.seat(seat) else {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_seat",
+            format!("there is no seat {seat} in this session"),
+        ));
+    };
+    if state.phase == protocol::SessionPhase::Closed || s.state.has_left() {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "seat_closed",
+            "this seat can no longer be joined",
+        ));
+    }
+    let code = auth::new_join_code();
+    let expires_at = app
+        .clock
+        .now()
+        .plus_ms(app.config.join_code_ttl.as_millis() as i64);
+    app.store
+        .save_join_code(auth::join_code_hash(&code), handle.id, seat, expires_at)
+        .await?;
+    tracing::info!(session = %handle.id, %seat, "join code issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(JoinCodeIssued {
+            code,
+            session: handle.id,
+            seat,
+            expires_at,
+        }),
+    ))
+}
+
+async fn join(
+    State(app): State<Arc<App>>,
+    Body(req): Body<JoinRequest>,
+) -> Result<Json<Joined>, AppError> {
+    let bad = |message: &str| {
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_join_code",
+            message.to_string(),
+        )
+    };
+    let (session, seat) = match app
+        .store
+        .redeem_join_code(auth::join_code_hash(&req.code), app.clock.now())
+        .await?
+    {
+        Redeem::Seat(session, seat) => (session, seat),
+        Redeem::Unknown => {
+            return Err(bad(
+                "this code is not known; check it, or ask staff for a new one",
+            ));
+        }
+        Redeem::Used => {
+            return Err(bad(
+                "this code has already been used; ask staff for a new one",
+            ));
+        }
+        Redeem::Expired => return Err(bad("this code has expired; ask staff for a new one")),
+    };
+    let handle = app
+        .hub
+        .session(session)
+        .await?
+        .ok_or_else(|| bad("this code's session no longer exists"))?;
+    let state = handle.snapshot(Viewer::Staff).await?;
+    let display_name = state
+        .seat(seat)
+        .map(|s| s.display_name.clone())
+        .ok_or_else(|| bad("this code's seat no longer exists"))?;
+    let principal = Principal::Participant {
+        clinic: handle.clinic,
+        session,
+        seat,
+    };
+    let (token, expires_at) = app.issue_token(&principal);
+    tracing::info!(%session, %seat, "participant joined");
+    Ok(Json(Joined {
+        token: TokenResponse { token, expires_at },
+        session,
+        seat,
+        display_name,
+    }))
+}

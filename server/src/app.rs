@@ -1,0 +1,141 @@
+//! The shared state of one running server, and `run`, which serves it on an
+//! already-bound listener until `shutdown` is cancelled.
+
+use crate::api;
+use crate::auth::{Keys, Principal};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::{SqliteStore, StoreError};
+use protocol::Timestamp;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything a request handler or connection may need.
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// The store (accounts, join codes, and the log behind the hub).
+    pub store: Arc<SqliteStore>,
+    /// Live sessions.
+    pub hub: Hub,
+    /// Token keys.
+    pub keys: Keys,
+    /// Now.
+    pub clock: Clock,
+    /// Bounds open WebSocket connections ([`Config::max_connections`]).
+    pub connections: Arc<Semaphore>,
+    /// Cancelled to shut down.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for their close frames.
+    pub tracker: TaskTracker,
+    ready: AtomicBool,
+}
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Rebuilding sessions failed.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl App {
+    /// Opens the store, sets up keys, and rebuilds every open session.
+    pub async fn start(
+        config: Config,
+        clock: Clock,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<App>, ServerError> {
+        let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                let mut fresh = uuid::Uuid::new_v4().as_bytes().to_vec();
+                fresh.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                store.setting_or_init("jwt_secret", fresh).await?
+            }
+        };
+        let hub = Hub::new(store.clone(), clock, shutdown.clone());
+        let app = Arc::new(App {
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            keys: Keys::new(&secret),
+            config,
+            store,
+            hub,
+            clock,
+            shutdown,
+            tracker: TaskTracker::new(),
+            ready: AtomicBool::new(false),
+        });
+        let recovered = app.hub.recover().await?;
+        tracing::info!(recovered, "open sessions rebuilt from the log");
+        app.ready.store(true, Ordering::SeqCst);
+        Ok(app)
+    }
+
+    /// Whether start-up recovery finished and shutdown has not begun.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && !self.shutdown.is_cancelled()
+    }
+
+    /// A token for `principal` with its role's lifetime.
+    pub fn issue_token(&self, principal: &Principal) -> (String, Timestamp) {
+        let ttl = match principal {
+            Principal::Staff { .. } => self.config.staff_token_ttl,
+            Principal::Participant { .. } => self.config.participant_token_ttl,
+        };
+        self.keys
+            .issue(principal, self.clock.now(), ttl.as_millis() as i64)
+    }
+
+    /// Stops in order: (HTTP already stopped accepting) connections close with
+    /// a reason, session tasks finish their batch, the store flushes.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        self.hub.stopped().await;
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!("stopped; the log is flushed");
+    }
+}
+
+/// Serves the API, the WebSocket hub and the web app on `listener` until
+/// `shutdown` is cancelled, then shuts down gracefully.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let app = App::start(config, Clock::system(), shutdown.clone()).await?;
+    serve(app, listener).await
+}
+
+/// Serves a started [`App`] (see [`run`]).
+pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), ServerError> {
+    let router = api::router(app.clone());
+    let stop = app.shutdown.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
+    app.stop().await;
+    Ok(())
+}

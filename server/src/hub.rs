@@ -1,0 +1,557 @@
+//! The live sessions. A registry routes to sessions; each live session is one
+//! tokio task that owns its [`SessionState`]. For every batch of commands the
+//! task decides (role, scope, state), appends the events and waits for the
+//! commit, then applies them and fans them out. Nothing is visible before it is
+//! durable, and sequence numbers are gap-free because only this task assigns them.
+
+use crate::clock::Clock;
+use crate::store::{EventLog, StoreError};
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use protocol::{
+    Actor, ClinicId, ClinicPolicy, Command, CommandId, Context, Event, EventBody, RejectCode,
+    Rejection, Seq, ServerMessage, SessionId, SessionState, Viewer, decide,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Commands waiting for one session. Bounded so a flood from many clients
+/// pushes back on their connections instead of growing memory.
+const SESSION_QUEUE: usize = 1024;
+/// Most commands decided and committed together (one append, one fsync).
+const MAX_BATCH: usize = 64;
+/// Most events one batch can fan out to a subscriber at once (a command
+/// records at most two events). Outbound queues must be larger than this.
+pub const MAX_BATCH_EVENTS: usize = 2 * MAX_BATCH;
+/// Refusals remembered per session for idempotent answers. Refusals record
+/// nothing, so forgetting old ones only means a resend is decided afresh.
+const REMEMBERED_REFUSALS: usize = 4096;
+/// Events read from the log per query when rebuilding or replaying.
+pub const READ_CHUNK: usize = 1000;
+
+/// A message for a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A serialized [`ServerMessage`].
+    Text(Utf8Bytes),
+    /// Close the connection with this code and reason.
+    Close(u16, String),
+}
+
+impl Outbound {
+    /// Serializes a server message.
+    pub fn message(msg: &ServerMessage) -> Outbound {
+        Outbound::Text(
+            serde_json::to_string(msg)
+                .expect("server messages serialize")
+                .into(),
+        )
+    }
+}
+
+/// Where a session task delivers a subscriber's events.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    /// The connection's bounded queue.
+    pub tx: mpsc::Sender<Outbound>,
+    /// Cancelled by the session when the queue is full: the connection closes
+    /// with "too slow" and the client resumes from its last seq.
+    pub fell_behind: CancellationToken,
+}
+
+/// The session's answer to a command.
+#[derive(Clone, PartialEq, Debug)]
+pub enum CommandOutcome {
+    /// Recorded as events `first..=last`; `repeated` if the key was seen before.
+    Accepted {
+        /// First event.
+        first: Seq,
+        /// Last event.
+        last: Seq,
+        /// An earlier send of the same key was accepted; nothing new recorded.
+        repeated: bool,
+    },
+    /// Refused; nothing recorded.
+    Rejected(Rejection),
+}
+
+impl CommandOutcome {
+    fn as_repeat(&self) -> CommandOutcome {
+        match self {
+            CommandOutcome::Accepted { first, last, .. } => CommandOutcome::Accepted {
+                first: *first,
+                last: *last,
+                repeated: true,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// What a new subscriber receives from the session.
+pub struct Subscribed {
+    /// The session's last seq at the moment of subscribing: everything up to
+    /// here is in the log; everything after arrives in the outbox.
+    pub upto: Seq,
+    /// The redacted state at `upto`, if asked for.
+    pub snapshot: Option<SessionState>,
+}
+
+/// Why the hub could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session's task has stopped (shutting down).
+    #[error("the session is not running")]
+    Stopped,
+}
+
+enum SessionMsg {
+    Command {
+        actor: Actor,
+        id: CommandId,
+        command: Command,
+        reply: oneshot::Sender<CommandOutcome>,
+    },
+    Subscribe {
+        viewer: Viewer,
+        outbox: Outbox,
+        snapshot: bool,
+        reply: oneshot::Sender<Subscribed>,
+    },
+    Snapshot {
+        viewer: Viewer,
+        reply: oneshot::Sender<SessionState>,
+    },
+}
+
+/// A cheap handle to one live session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    /// The session.
+    pub id: SessionId,
+    /// Its clinic (for access checks without asking the task).
+    pub clinic: ClinicId,
+    tx: mpsc::Sender<SessionMsg>,
+}
+
+impl SessionHandle {
+    /// Sends a command and waits for the session's answer (after the commit).
+    pub async fn command(
+        &self,
+        actor: Actor,
+        id: CommandId,
+        command: Command,
+    ) -> Result<CommandOutcome, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(SessionMsg::Command {
+                actor,
+                id,
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| HubError::Stopped)?;
+        rx.await.map_err(|_| HubError::Stopped)
+    }
+
+    /// Registers a subscriber; events after [`Subscribed::upto`] go to `outbox`.
+    pub async fn subscribe(
+        &self,
+        viewer: Viewer,
+        outbox: Outbox,
+        snapshot: bool,
+    ) -> Result<Subscribed, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(SessionMsg::Subscribe {
+                viewer,
+                outbox,
+                snapshot,
+                reply,
+            })
+            .await
+            .map_err(|_| HubError::Stopped)?;
+        rx.await.map_err(|_| HubError::Stopped)
+    }
+
+    /// The current state as `viewer` may see it.
+    pub async fn snapshot(&self, viewer: Viewer) -> Result<SessionState, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(SessionMsg::Snapshot { viewer, reply })
+            .await
+            .map_err(|_| HubError::Stopped)?;
+        rx.await.map_err(|_| HubError::Stopped)
+    }
+}
+
+/// The registry of live sessions.
+pub struct Hub {
+    sessions: DashMap<SessionId, SessionHandle>,
+    log: Arc<dyn EventLog>,
+    clock: Clock,
+    loading: Mutex<()>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Hub {
+    /// An empty hub over `log`. Session tasks stop when `shutdown` is cancelled.
+    pub fn new(log: Arc<dyn EventLog>, clock: Clock, shutdown: CancellationToken) -> Hub {
+        Hub {
+            sessions: DashMap::new(),
+            log,
+            clock,
+            loading: Mutex::new(()),
+            tasks: TaskTracker::new(),
+            shutdown,
+        }
+    }
+
+    /// The log behind the hub (for replays, which connections read directly).
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Rebuilds every open session from its log (start-up). Returns how many.
+    pub async fn recover(&self) -> Result<usize, HubError> {
+        let ids = self.log.open_sessions().await?;
+        for id in &ids {
+            self.session(*id).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Opens a new session: its first event is durable before it exists.
+    pub async fn create_session(
+        &self,
+        clinic: ClinicId,
+        title: String,
+        actor: Actor,
+        policy: ClinicPolicy,
+    ) -> Result<SessionHandle, HubError> {
+        let id = SessionId::from_uuid(uuid::Uuid::new_v4());
+        let event = Event {
+            session: id,
+            seq: Seq(1),
+            at: self.clock.now(),
+            actor,
+            command: None,
+            body: EventBody::SessionCreated {
+                clinic,
+                title,
+                policy,
+            },
+        };
+        let events = self.log.append(vec![event]).await?;
+        Ok(self.start(
+            SessionState::from_events(id, &events),
+            IdempotencyIndex::default(),
+        ))
+    }
+
+    /// The live session `id`, rebuilt from the log if it is not running
+    /// (closed sessions are loaded on demand for viewing). `None` if unknown.
+    pub async fn session(&self, id: SessionId) -> Result<Option<SessionHandle>, HubError> {
+        if let Some(handle) = self.sessions.get(&id).map(|h| h.clone()) {
+            return Ok(Some(handle));
+        }
+        let _one_loader = self.loading.lock().await;
+        if let Some(handle) = self.sessions.get(&id).map(|h| h.clone()) {
+            return Ok(Some(handle));
+        }
+        let mut state = SessionState::empty(id);
+        let mut keys = IdempotencyIndex::default();
+        loop {
+            let chunk = self.log.read(id, state.last_seq, READ_CHUNK).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            for event in &chunk {
+                state.apply(event);
+                keys.note(event);
+            }
+        }
+        if state.last_seq == Seq::ZERO {
+            return Ok(None);
+        }
+        tracing::info!(session = %id, last_seq = state.last_seq.0, "session rebuilt from its log");
+        Ok(Some(self.start(state, keys)))
+    }
+
+    fn start(&self, state: SessionState, keys: IdempotencyIndex) -> SessionHandle {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        let handle = SessionHandle {
+            id: state.id,
+            clinic: state.clinic,
+            tx,
+        };
+        let task = SessionTask {
+            state,
+            log: self.log.clone(),
+            clock: self.clock,
+            subscribers: Vec::new(),
+            accepted: keys.done(),
+            refused: HashMap::new(),
+            refused_order: VecDeque::new(),
+            shutdown: self.shutdown.clone(),
+        };
+        self.sessions.insert(handle.id, handle.clone());
+        self.tasks.spawn(task.run(rx));
+        handle
+    }
+
+    /// Waits for every session task to finish its current batch and stop
+    /// (after `shutdown` was cancelled).
+    pub async fn stopped(&self) {
+        self.sessions.clear();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Accepted commands rebuilt from the log: (actor, key) → seq range.
+#[derive(Default)]
+struct IdempotencyIndex(HashMap<(Actor, CommandId), (Seq, Seq)>);
+
+impl IdempotencyIndex {
+    fn note(&mut self, event: &Event) {
+        if let Some(id) = event.command {
+            self.0
+                .entry((event.actor, id))
+                .and_modify(|range| range.1 = event.seq)
+                .or_insert((event.seq, event.seq));
+        }
+    }
+
+    fn done(self) -> HashMap<(Actor, CommandId), CommandOutcome> {
+        self.0
+            .into_iter()
+            .map(|(key, (first, last))| {
+                (
+                    key,
+                    CommandOutcome::Accepted {
+                        first,
+                        last,
+                        repeated: false,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+struct Subscriber {
+    viewer: Viewer,
+    outbox: Outbox,
+}
+
+struct Pending {
+    key: (Actor, CommandId),
+    first: Seq,
+    last: Seq,
+    replies: Vec<oneshot::Sender<CommandOutcome>>,
+}
+
+struct SessionTask {
+    state: SessionState,
+    log: Arc<dyn EventLog>,
+    clock: Clock,
+    subscribers: Vec<Subscriber>,
+    /// Accepted commands by sender and key: the first answer, for repeats.
+    accepted: HashMap<(Actor, CommandId), CommandOutcome>,
+    refused: HashMap<(Actor, CommandId), Rejection>,
+    refused_order: VecDeque<(Actor, CommandId)>,
+    shutdown: CancellationToken,
+}
+
+impl SessionTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<SessionMsg>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                    if n == 0 { break; }
+                    self.handle_batch(std::mem::take(&mut batch)).await;
+                }
+            }
+        }
+        tracing::debug!(session = %self.state.id, "session task stopped");
+    }
+
+    async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
+        let before = self.state.clone();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
+        let mut after_commit = Vec::new();
+        for msg in batch {
+            let SessionMsg::Command {
+                actor,
+                id,
+                command,
+                reply,
+            } = msg
+            else {
+                after_commit.push(msg);
+                continue;
+            };
+            let key = (actor, id);
+            if let Some(first) = self.accepted.get(&key) {
+                let _ = reply.send(first.as_repeat());
+                continue;
+            }
+            if let Some(rejection) = self.refused.get(&key) {
+                let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
+                continue;
+            }
+            if let Some(p) = pending.iter_mut().find(|p| p.key == key) {
+                p.replies.push(reply);
+                continue;
+            }
+            let ctx = Context {
+                actor,
+                now: self.clock.now(),
+                fresh_id: uuid::Uuid::new_v4(),
+            };
+            match decide(&self.state, &ctx, &command) {
+                Err(rejection) => {
+                    tracing::debug!(session = %self.state.id, command = %command.kind(), code = ?rejection.code, "command refused");
+                    self.remember_refusal(key, rejection.clone());
+                    let _ = reply.send(CommandOutcome::Rejected(rejection));
+                }
+                Ok(bodies) => {
+                    let first = self.state.last_seq.next();
+                    for body in bodies {
+                        let event = Event {
+                            session: self.state.id,
+                            seq: self.state.last_seq.next(),
+                            at: ctx.now,
+                            actor,
+                            command: Some(id),
+                            body,
+                        };
+                        // Applied now so later commands in this batch see it;
+                        // nothing leaves this task before the commit below.
+                        self.state.apply(&event);
+                        events.push(event);
+                    }
+                    pending.push(Pending {
+                        key,
+                        first,
+                        last: self.state.last_seq,
+                        replies: vec![reply],
+                    });
+                }
+            }
+        }
+        if !events.is_empty() {
+            match self.log.append(events).await {
+                Ok(events) => {
+                    for event in &events {
+                        self.fan_out(event);
+                    }
+                    for p in pending {
+                        let outcome = CommandOutcome::Accepted {
+                            first: p.first,
+                            last: p.last,
+                            repeated: false,
+                        };
+                        for (i, reply) in p.replies.into_iter().enumerate() {
+                            let _ = reply.send(if i == 0 {
+                                outcome.clone()
+                            } else {
+                                outcome.as_repeat()
+                            });
+                        }
+                        self.accepted.insert(p.key, outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
+                    self.state = before;
+                    let rejection = Rejection::new(
+                        RejectCode::StorageUnavailable,
+                        "the record could not be saved, so nothing was recorded; try again",
+                    );
+                    for p in pending {
+                        for reply in p.replies {
+                            let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        for msg in after_commit {
+            match msg {
+                SessionMsg::Subscribe {
+                    viewer,
+                    outbox,
+                    snapshot,
+                    reply,
+                } => {
+                    let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
+                    self.subscribers.push(Subscriber { viewer, outbox });
+                    let _ = reply.send(Subscribed {
+                        upto: self.state.last_seq,
+                        snapshot,
+                    });
+                }
+                SessionMsg::Snapshot { viewer, reply } => {
+                    let _ = reply.send(self.state.redacted_for(viewer));
+                }
+                SessionMsg::Command { .. } => unreachable!("commands are handled above"),
+            }
+        }
+    }
+
+    /// Sends one committed event to every subscriber allowed to see it. A
+    /// subscriber whose queue is full is told it fell behind and dropped; it
+    /// resumes from the log, so nothing is lost and nobody else waits.
+    fn fan_out(&mut self, event: &Event) {
+        let mut text: Option<Utf8Bytes> = None;
+        let session = self.state.id;
+        self.subscribers.retain(|sub| {
+            if sub.outbox.fell_behind.is_cancelled() {
+                return false;
+            }
+            if !event.visible_to(sub.viewer) {
+                return !sub.outbox.tx.is_closed();
+            }
+            let text = text
+                .get_or_insert_with(|| {
+                    serde_json::to_string(&ServerMessage::Event { event: Box::new(event.clone()) })
+                        .expect("events serialize")
+                        .into()
+                })
+                .clone();
+            match sub.outbox.tx.try_send(Outbound::Text(text)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(session = %session, seq = event.seq.0, "subscriber fell behind; closing it so it resumes");
+                    sub.outbox.fell_behind.cancel();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    fn remember_refusal(&mut self, key: (Actor, CommandId), rejection: Rejection) {
+        if self.refused_order.len() >= REMEMBERED_REFUSALS
+            && let Some(old) = self.refused_order.pop_front()
+        {
+            self.refused.remove(&old);
+        }
+        self.refused_order.push_back(key);
+        self.refused.insert(key, rejection);
+    }
+}

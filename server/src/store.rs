@@ -1,0 +1,620 @@
+//! Persistence. The hub sees only [`EventLog`]: append (returns once durable)
+//! and read back. [`SqliteStore`] is the embedded default: one SQLite file in
+//! WAL mode, one writer thread doing group commit (many jobs, one transaction,
+//! one fsync), a small pool of reader connections.
+
+use protocol::rest::{SessionSummary, StaffProfile};
+use protocol::{
+    ClinicId, Event, EventBody, SeatId, Seq, SessionId, SessionPhase, StaffId, StaffRole, Timestamp,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::any::Any;
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+/// A boxed future, so [`EventLog`] stays usable as `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be read or written (disk full, read-only, locked...).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be understood.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Another Holdspace process uses this data directory.
+    #[error("another Holdspace server is using {0}")]
+    InUse(PathBuf),
+    /// A unique name is taken.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The store has been closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// The session log as the hub needs it. A server-class store (a PostgreSQL
+/// table, a JetStream stream per session) implements this and nothing in the
+/// hub changes.
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends events and resolves once they are durable, handing them back.
+    /// Events of one call are committed together or not at all.
+    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+
+    /// Events of `session` with `after < seq`, in order, at most `limit`.
+    fn read(
+        &self,
+        session: SessionId,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+
+    /// Sessions not yet closed (rebuilt at start-up).
+    fn open_sessions(&self) -> BoxFuture<'static, Result<Vec<SessionId>, StoreError>>;
+}
+
+type WriteResult = Result<Box<dyn Any + Send>, StoreError>;
+type WriteWork = Box<dyn FnOnce(&Connection) -> WriteResult + Send>;
+
+struct WriteJob {
+    work: WriteWork,
+    done: oneshot::Sender<WriteResult>,
+}
+
+/// Jobs waiting for the writer. Bounded so that a stalled disk pushes back on
+/// the session tasks instead of growing memory without limit.
+const WRITE_QUEUE: usize = 4096;
+/// Most jobs in one transaction: bounds the latency one commit adds.
+const MAX_BATCH: usize = 512;
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: std::sync::Arc<Mutex<Vec<Connection>>>,
+    _lock: File,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS clinics (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staff (
+    id TEXT PRIMARY KEY,
+    clinic_id TEXT NOT NULL REFERENCES clinics(id),
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'facilitator', 'medical')),
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    clinic_id TEXT NOT NULL REFERENCES clinics(id),
+    title TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_clinic ON sessions (clinic_id, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    command_id TEXT,
+    event TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS join_codes (
+    code_hash BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seat_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS join_codes_by_seat ON join_codes (seat_id);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // FULL: a commit is on disk before anyone is told about it (durable before visible).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(conn)
+}
+
+/// A staff account with its password hash (never leaves the server).
+pub struct StaffRecord {
+    /// The profile.
+    pub profile: StaffProfile,
+    /// argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// Why a join code could not be exchanged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redeem {
+    /// Exchanged now: the seat it was for.
+    Seat(SessionId, SeatId),
+    /// No such code (or replaced by a newer one).
+    Unknown,
+    /// Already used.
+    Used,
+    /// Expired.
+    Expired,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `holdspace.sqlite3` in `dir`, locks the
+    /// directory against a second server, and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        let lock_path = dir.join("holdspace.lock");
+        let lock = File::create(&lock_path)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", lock_path.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::InUse(dir.to_path_buf()));
+        }
+        let path = dir.join("holdspace.sqlite3");
+        let writer_conn = open_connection(&path)?;
+        writer_conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("holdspace-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Default::default(),
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in the writer's next transaction; resolves after the commit.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let rx = self.submit(Box::new(move |conn| {
+            work(conn).map(|v| Box::new(v) as Box<dyn Any + Send>)
+        }))?;
+        let boxed = rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(*boxed
+            .downcast::<T>()
+            .expect("write job returns its own type"))
+    }
+
+    fn submit(&self, work: WriteWork) -> Result<oneshot::Receiver<WriteResult>, StoreError> {
+        let (done, rx) = oneshot::channel();
+        let sender = self
+            .writer
+            .lock()
+            .expect("writer lock")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        // try_send keeps this synchronous; a full queue means the disk is far
+        // behind, which callers see as unavailable storage rather than a hang.
+        sender
+            .try_send(WriteJob { work, done })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::Unavailable("the write queue is full".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        Ok(rx)
+    }
+
+    /// Runs `work` on a pooled reader connection, off the async threads.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        read_with(self.readers.clone(), self.path.clone(), work).await
+    }
+
+    /// Flushes every queued write and stops the writer thread.
+    pub fn close(&self) {
+        self.writer.lock().expect("writer lock").take();
+        if let Some(thread) = self.writer_thread.lock().expect("thread lock").take() {
+            let _ = thread.join();
+        }
+    }
+
+    // ---- settings -------------------------------------------------------
+
+    /// The value of `key`, or `init()` stored under it if there was none.
+    pub async fn setting_or_init(
+        &self,
+        key: &'static str,
+        init: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+                params![key, init],
+            )?;
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    // ---- clinics and staff ----------------------------------------------
+
+    /// The clinic with this name, created if it does not exist.
+    pub async fn ensure_clinic(
+        &self,
+        name: String,
+        now: Timestamp,
+    ) -> Result<ClinicId, StoreError> {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO clinics (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![fresh, name, now.0],
+            )?;
+            let id: String =
+                c.query_row("SELECT id FROM clinics WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?;
+            parse_id(&id)
+        })
+        .await
+    }
+
+    /// Adds a staff account.
+    pub async fn add_staff(
+        &self,
+        clinic: ClinicId,
+        username: String,
+        display_name: String,
+        role: StaffRole,
+        password_hash: String,
+        now: Timestamp,
+    ) -> Result<StaffProfile, StoreError> {
+        let id = StaffId::from_uuid(uuid::Uuid::new_v4());
+        self.write(move |c| {
+            let inserted = c.execute(
+                "INSERT OR IGNORE INTO staff (id, clinic_id, username, display_name, role, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id.to_string(), clinic.to_string(), username, display_name, role.as_str(), password_hash, now.0],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(format!("a staff account named {username:?}")));
+            }
+            Ok(StaffProfile { id, clinic, username, display_name, role })
+        })
+        .await
+    }
+
+    /// A staff account by username.
+    pub async fn staff_by_username(
+        &self,
+        username: String,
+    ) -> Result<Option<StaffRecord>, StoreError> {
+        self.read(move |c| staff_where(c, "username = ?1", &username))
+            .await
+    }
+
+    /// A staff account by id.
+    pub async fn staff_by_id(&self, id: StaffId) -> Result<Option<StaffRecord>, StoreError> {
+        self.read(move |c| staff_where(c, "id = ?1", &id.to_string()))
+            .await
+    }
+
+    // ---- sessions --------------------------------------------------------
+
+    /// A clinic's sessions, newest first.
+    pub async fn sessions_of(&self, clinic: ClinicId) -> Result<Vec<SessionSummary>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, title, phase, created_at FROM sessions WHERE clinic_id = ?1 ORDER BY created_at DESC",
+            )?;
+            let rows = stmt.query_map([clinic.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            rows.map(|row| {
+                let (id, title, phase, created_at) = row?;
+                Ok(SessionSummary {
+                    id: parse_id(&id)?,
+                    title,
+                    phase: parse_phase(&phase)?,
+                    created_at: Timestamp(created_at),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    // ---- join codes -------------------------------------------------------
+
+    /// Stores a new join code's hash for a seat; earlier unused codes for the
+    /// seat stop working.
+    pub async fn save_join_code(
+        &self,
+        code_hash: Vec<u8>,
+        session: SessionId,
+        seat: SeatId,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.execute("DELETE FROM join_codes WHERE seat_id = ?1 AND used_at IS NULL", [seat.to_string()])?;
+            c.execute(
+                "INSERT INTO join_codes (code_hash, session_id, seat_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![code_hash, session.to_string(), seat.to_string(), expires_at.0],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Exchanges a join code once.
+    pub async fn redeem_join_code(
+        &self,
+        code_hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Redeem, StoreError> {
+        self.write(move |c| {
+            let row: Option<(String, String, i64, Option<i64>)> = c
+                .query_row(
+                    "SELECT session_id, seat_id, expires_at, used_at FROM join_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((session, seat, expires_at, used_at)) = row else {
+                return Ok(Redeem::Unknown);
+            };
+            if used_at.is_some() {
+                return Ok(Redeem::Used);
+            }
+            if expires_at <= now.0 {
+                return Ok(Redeem::Expired);
+            }
+            c.execute("UPDATE join_codes SET used_at = ?1 WHERE code_hash = ?2", params![now.0, code_hash])?;
+            Ok(Redeem::Seat(parse_id(&session)?, parse_id(&seat)?))
+        })
+        .await
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl EventLog for SqliteStore {
+    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
+        let submitted = self.submit(Box::new(move |c| {
+            insert_events(c, &events)?;
+            Ok(Box::new(events))
+        }));
+        Box::pin(async move {
+            let boxed = submitted?.await.map_err(|_| StoreError::Closed)??;
+            Ok(*boxed
+                .downcast::<Vec<Event>>()
+                .expect("append returns its events"))
+        })
+    }
+
+    fn read(
+        &self,
+        session: SessionId,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
+        let fut = read_with(self.readers.clone(), self.path.clone(), move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT event FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![session.to_string(), after.0 as i64, limit as i64],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.map(|row| {
+                let text = row?;
+                serde_json::from_str::<Event>(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("event of session {session}: {e}")))
+            })
+            .collect()
+        });
+        Box::pin(fut)
+    }
+
+    fn open_sessions(&self) -> BoxFuture<'static, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(read_with(self.readers.clone(), self.path.clone(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM sessions WHERE phase != 'closed' ORDER BY created_at",
+            )?;
+            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_id(&id?)).collect()
+        }))
+    }
+}
+
+async fn read_with<T: Send + 'static>(
+    pool: std::sync::Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let pooled = pool.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&path)?,
+        };
+        let result = work(&conn);
+        pool.lock().expect("reader pool").push(conn);
+        result
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+}
+
+fn insert_events(c: &Connection, events: &[Event]) -> Result<(), StoreError> {
+    let mut insert = c.prepare_cached(
+        "INSERT INTO events (session_id, seq, at, command_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for e in events {
+        let json = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        insert.execute(params![
+            e.session.to_string(),
+            e.seq.0 as i64,
+            e.at.0,
+            e.command.map(|c| c.to_string()),
+            json
+        ])?;
+        // The sessions table is an index for listing; the log stays the truth.
+        match &e.body {
+            EventBody::SessionCreated { clinic, title, .. } => {
+                c.execute(
+                    "INSERT INTO sessions (id, clinic_id, title, phase, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![e.session.to_string(), clinic.to_string(), title, SessionPhase::Preparation.as_str(), e.at.0],
+                )?;
+            }
+            EventBody::PhaseChanged { to, .. } => {
+                c.execute(
+                    "UPDATE sessions SET phase = ?1 WHERE id = ?2",
+                    params![to.as_str(), e.session.to_string()],
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The group-commit loop: takes every job waiting (up to [`MAX_BATCH`]), runs
+/// each in its own savepoint so one failing job does not fail the others,
+/// commits once, then answers every job.
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
+        let mut results = Vec::with_capacity(jobs.len());
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            let msg = e.to_string();
+            for job in jobs.drain(..) {
+                let _ = job.done.send(Err(StoreError::Unavailable(msg.clone())));
+            }
+            continue;
+        }
+        for job in jobs.drain(..) {
+            let result = conn
+                .execute_batch("SAVEPOINT job")
+                .map_err(StoreError::from)
+                .and_then(|_| (job.work)(&conn));
+            let closed = if result.is_ok() {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            let result = match closed {
+                Ok(()) => result,
+                Err(e) => Err(StoreError::from(e)),
+            };
+            results.push((job.done, result));
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for (done, result) in results {
+                    let _ = done.send(result);
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "commit failed; the batch is not recorded");
+                for (done, _) in results {
+                    let _ = done.send(Err(StoreError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn staff_where(
+    c: &Connection,
+    condition: &str,
+    value: &str,
+) -> Result<Option<StaffRecord>, StoreError> {
+    let sql = format!(
+        "SELECT id, clinic_id, username, display_name, role, password_hash FROM staff WHERE {condition}"
+    );
+    let row: Option<(String, String, String, String, String, String)> = c
+        .query_row(&sql, [value], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((id, clinic, username, display_name, role, password_hash)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(StaffRecord {
+        profile: StaffProfile {
+            id: parse_id(&id)?,
+            clinic: parse_id(&clinic)?,
+            username,
+            display_name,
+            role: StaffRole::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("staff role {role:?}")))?,
+        },
+        password_hash,
+    }))
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("id {s:?}")))
+}
+
+fn parse_phase(s: &str) -> Result<SessionPhase, StoreError> {
+    SessionPhase::ALL
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("phase {s:?}")))
+}

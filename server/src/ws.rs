@@ -1,0 +1,552 @@
+//! One WebSocket connection. The first message must be a `hello` (token,
+//! session, resume point); then a writer task sends the snapshot or the
+//! replay, `caught_up`, and the live events, while this task reads commands.
+//! Only this module touches the socket.
+
+use crate::app::App;
+use crate::auth::{Principal, TokenError};
+use crate::hub::{CommandOutcome, HubError, Outbound, Outbox, READ_CHUNK, SessionHandle};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use protocol::wire::close_code;
+use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+/// Commands one connection may have in flight before it stops reading more:
+/// bounds the work a single client can queue.
+const MAX_IN_FLIGHT: usize = 32;
+/// A client sending only refused-for-rate messages this many times in a row
+/// is closed.
+const RATE_STRIKES: u32 = 200;
+
+/// `GET /ws`: upgrades, then [`connection`] runs until either side ends it.
+pub async fn upgrade(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response {
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    };
+    ws.max_message_size(app.config.hard_frame_limit)
+        .max_frame_size(app.config.hard_frame_limit)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            let _tracked = app.tracker.token();
+            connection(app, socket).await;
+        })
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::Text(
+        serde_json::to_string(msg)
+            .expect("server messages serialize")
+            .into(),
+    )
+}
+
+fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Sends an error and, if the code ends the connection, a close frame.
+async fn refuse(sink: &mut Sink, code: ErrorCode, message: impl Into<String>) {
+    let message = message.into();
+    let _ = sink.send(text(&error_msg(code, message.clone()))).await;
+    if let Some(close) = code.closes() {
+        let _ = sink.send(close_frame(close, &message)).await;
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    // A close reason may be at most 123 bytes.
+    let mut reason = reason.to_string();
+    while reason.len() > 120 {
+        reason.pop();
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+struct Hello {
+    principal: Principal,
+    expires_at: protocol::Timestamp,
+    handle: SessionHandle,
+    after: Option<Seq>,
+}
+
+async fn read_hello(app: &App, sink: &mut Sink, stream: &mut Stream) -> Option<Hello> {
+    let first = match timeout(app.config.hello_timeout, stream.next()).await {
+        Err(_) => {
+            refuse(
+                sink,
+                ErrorCode::HelloRequired,
+                "no hello within the time allowed",
+            )
+            .await;
+            return None;
+        }
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(Some(Ok(_))) => {
+            refuse(
+                sink,
+                ErrorCode::HelloRequired,
+                "the first message must be a hello text frame",
+            )
+            .await;
+            return None;
+        }
+    };
+    let (protocol, token, session, after) = match parse(&first) {
+        Ok(ClientMessage::Hello {
+            protocol,
+            token,
+            session,
+            after,
+        }) => (protocol, token, session, after),
+        Ok(_) => {
+            refuse(
+                sink,
+                ErrorCode::HelloRequired,
+                "the first message must be a hello",
+            )
+            .await;
+            return None;
+        }
+        Err((code, message)) => {
+            refuse(sink, code, message).await;
+            let _ = sink
+                .send(close_frame(
+                    close_code::PROTOCOL,
+                    "the first message must be a valid hello",
+                ))
+                .await;
+            return None;
+        }
+    };
+    if protocol != PROTOCOL_VERSION {
+        refuse(
+            sink,
+            ErrorCode::UnsupportedProtocol,
+            format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+        )
+        .await;
+        return None;
+    }
+    let verified = match app.keys.verify(&token, app.clock.now()) {
+        Ok(v) => v,
+        Err(TokenError::Expired) => {
+            refuse(
+                sink,
+                ErrorCode::TokenExpired,
+                TokenError::Expired.to_string(),
+            )
+            .await;
+            return None;
+        }
+        Err(e @ TokenError::Invalid(_)) => {
+            refuse(sink, ErrorCode::InvalidToken, e.to_string()).await;
+            return None;
+        }
+    };
+    let principal = verified.principal;
+    if let Principal::Participant { session: own, .. } = principal
+        && own != session
+    {
+        refuse(
+            sink,
+            ErrorCode::Forbidden,
+            "this participant token is for another session",
+        )
+        .await;
+        return None;
+    }
+    let handle = match app.hub.session(session).await {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            refuse(
+                sink,
+                ErrorCode::SessionNotFound,
+                format!("there is no session {session}"),
+            )
+            .await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(%session, error = %e, "could not load session");
+            refuse(
+                sink,
+                ErrorCode::Unavailable,
+                "the session could not be loaded; try again",
+            )
+            .await;
+            return None;
+        }
+    };
+    if !principal.may_open(session, handle.clinic) {
+        // Same answer as an unknown session: do not reveal other clinics' ids.
+        refuse(
+            sink,
+            ErrorCode::SessionNotFound,
+            format!("there is no session {session}"),
+        )
+        .await;
+        return None;
+    }
+    Some(Hello {
+        principal,
+        expires_at: verified.expires_at,
+        handle,
+        after,
+    })
+}
+
+/// Parses a client frame, classifying failures for the error message.
+fn parse(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
+    serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof
+        | serde_json::error::Category::Io => {
+            (ErrorCode::MalformedJson, format!("not valid JSON: {e}"))
+        }
+        serde_json::error::Category::Data => (
+            ErrorCode::InvalidMessage,
+            format!("not a valid message: {e}"),
+        ),
+    })
+}
+
+async fn connection(app: Arc<App>, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let Some(hello) = read_hello(&app, &mut sink, &mut stream).await else {
+        return;
+    };
+    let Hello {
+        principal,
+        mut expires_at,
+        handle,
+        after,
+    } = hello;
+    let viewer = principal.viewer();
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        session: handle.id,
+        role: principal.role(),
+        seat: match principal {
+            Principal::Participant { seat, .. } => Some(seat),
+            Principal::Staff { .. } => None,
+        },
+        server_time: app.clock.now(),
+        token_expires_at: expires_at,
+    };
+    if sink.send(text(&welcome)).await.is_err() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel(app.config.outbound_queue);
+    let outbox = Outbox {
+        tx: tx.clone(),
+        fell_behind: CancellationToken::new(),
+    };
+    let subscribed = match handle
+        .subscribe(viewer, outbox.clone(), after.is_none())
+        .await
+    {
+        Ok(s) => s,
+        Err(HubError::Stopped | HubError::Store(_)) => {
+            refuse(
+                &mut sink,
+                ErrorCode::Unavailable,
+                "the session is not available; reconnect and resume",
+            )
+            .await;
+            return;
+        }
+    };
+    if let Some(after) = after
+        && after > subscribed.upto
+    {
+        refuse(
+            &mut sink,
+            ErrorCode::ResumePointAhead,
+            format!(
+                "resume point {after} is after this session's last event {}",
+                subscribed.upto
+            ),
+        )
+        .await;
+        return;
+    }
+    tracing::info!(session = %handle.id, role = %principal.role(), after = after.map(|s| s.0), "connection subscribed");
+
+    let done = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(WriterStart {
+        app: app.clone(),
+        sink,
+        rx,
+        fell_behind: outbox.fell_behind.clone(),
+        done: done.clone(),
+        viewer,
+        session: handle.id,
+        snapshot: subscribed.snapshot,
+        replay_after: after,
+        upto: subscribed.upto,
+    }));
+
+    let mut in_flight = FuturesOrdered::new();
+    let mut bucket = TokenBucket::new(app.config.rate_per_second, app.config.rate_burst);
+    let mut strikes = 0u32;
+    let expiry = sleep_until(app.clock.instant_at(expires_at));
+    tokio::pin!(expiry);
+    let actor = principal.actor();
+
+    loop {
+        let reply: Option<ServerMessage> = tokio::select! {
+            () = done.cancelled() => break,
+            () = &mut expiry => {
+                let message = TokenError::Expired.to_string();
+                let _ = tx.send(Outbound::message(&error_msg(ErrorCode::TokenExpired, message.clone()))).await;
+                let _ = tx.send(Outbound::Close(close_code::UNAUTHORIZED, message)).await;
+                break;
+            }
+            Some((id, outcome)) = in_flight.next(), if !in_flight.is_empty() => Some(answer(id, outcome)),
+            frame = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+                let text = match frame {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Err(e)) => {
+                        // axum reports an over-limit frame as a read error.
+                        tracing::debug!(session = %handle.id, error = %e, "socket read failed");
+                        let _ = tx.send(Outbound::Close(close_code::TOO_BIG, "frame too large or not valid WebSocket".into())).await;
+                        break;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = tx.send(Outbound::message(&error_msg(ErrorCode::BinaryNotSupported, "send JSON text frames"))).await;
+                        continue;
+                    }
+                    Some(Ok(Message::Text(t))) => t,
+                };
+                if !bucket.take(Instant::now()) {
+                    strikes += 1;
+                    if strikes >= RATE_STRIKES {
+                        let _ = tx.send(Outbound::Close(close_code::RATE_LIMITED, "too many messages".into())).await;
+                        break;
+                    }
+                    Some(error_msg(ErrorCode::RateLimited, "too many messages; this one was dropped and nothing was recorded"))
+                } else if text.len() > app.config.frame_limit {
+                    strikes = 0;
+                    Some(error_msg(ErrorCode::FrameTooLarge, format!(
+                        "a message may be at most {} bytes; this one had {} and was dropped",
+                        app.config.frame_limit, text.len()
+                    )))
+                } else {
+                    strikes = 0;
+                    match parse(&text) {
+                        Err((code, message)) => Some(error_msg(code, message)),
+                        Ok(ClientMessage::Hello { .. }) => Some(error_msg(
+                            ErrorCode::AlreadySubscribed,
+                            "this connection already follows a session; open another connection for another",
+                        )),
+                        Ok(ClientMessage::RefreshToken {}) => {
+                            let (token, exp) = app.issue_token(&principal);
+                            expires_at = exp;
+                            expiry.as_mut().reset(app.clock.instant_at(expires_at));
+                            Some(ServerMessage::TokenRefreshed { token, expires_at })
+                        }
+                        Ok(ClientMessage::Command { id, command }) => {
+                            let handle = handle.clone();
+                            in_flight.push_back(async move { (id, handle.command(actor, id, command).await) });
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(msg) = reply
+            && tx.send(Outbound::message(&msg)).await.is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    done.cancel();
+    let _ = writer.await;
+    tracing::debug!(session = %handle.id, "connection ended");
+}
+
+fn answer(id: CommandId, outcome: Result<CommandOutcome, HubError>) -> ServerMessage {
+    match outcome {
+        Ok(CommandOutcome::Accepted {
+            first,
+            last,
+            repeated,
+        }) => ServerMessage::Accepted {
+            id,
+            first,
+            last,
+            repeated,
+        },
+        Ok(CommandOutcome::Rejected(rejection)) => ServerMessage::Rejected { id, rejection },
+        Err(_) => ServerMessage::Rejected {
+            id,
+            rejection: protocol::Rejection::new(
+                protocol::RejectCode::Busy,
+                "the session is restarting; nothing was recorded, send it again",
+            ),
+        },
+    }
+}
+
+struct WriterStart {
+    app: Arc<App>,
+    sink: Sink,
+    rx: mpsc::Receiver<Outbound>,
+    fell_behind: CancellationToken,
+    done: CancellationToken,
+    viewer: Viewer,
+    session: protocol::SessionId,
+    snapshot: Option<protocol::SessionState>,
+    replay_after: Option<Seq>,
+    upto: Seq,
+}
+
+enum WriteEnd {
+    Finished,
+    Close(u16, String),
+}
+
+/// Sends, in order: the snapshot or the replay from the log, `caught_up`,
+/// then every queued message. Watches for shutdown and for falling behind.
+async fn write_loop(w: WriterStart) {
+    let WriterStart {
+        app,
+        mut sink,
+        mut rx,
+        fell_behind,
+        done,
+        viewer,
+        session,
+        snapshot,
+        replay_after,
+        upto,
+    } = w;
+    let end = async {
+        if let Some(state) = snapshot {
+            send(
+                &mut sink,
+                text(&ServerMessage::Snapshot {
+                    state: Box::new(state),
+                }),
+            )
+            .await?;
+        }
+        if let Some(mut after) = replay_after {
+            while after < upto {
+                let chunk = app
+                    .hub
+                    .log()
+                    .read(session, after, READ_CHUNK)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(%session, error = %e, "replay failed");
+                        WriteEnd::Close(
+                            close_code::TRY_AGAIN,
+                            "the log could not be read; reconnect and resume".into(),
+                        )
+                    })?;
+                let Some(last) = chunk.last() else { break };
+                after = last.seq;
+                for event in chunk
+                    .into_iter()
+                    .filter(|e| e.seq <= upto && e.visible_to(viewer))
+                {
+                    send(
+                        &mut sink,
+                        text(&ServerMessage::Event {
+                            event: Box::new(event),
+                        }),
+                    )
+                    .await?;
+                }
+            }
+        }
+        send(&mut sink, text(&ServerMessage::CaughtUp { seq: upto })).await?;
+        let mut ping = tokio::time::interval(app.config.ping_interval);
+        ping.reset();
+        loop {
+            tokio::select! {
+                biased;
+                () = app.shutdown.cancelled() => {
+                    return Err(WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into()));
+                }
+                () = fell_behind.cancelled() => {
+                    return Err(WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into()));
+                }
+                msg = rx.recv() => match msg {
+                    Some(Outbound::Text(t)) => send(&mut sink, Message::Text(t)).await?,
+                    Some(Outbound::Close(code, reason)) => return Err(WriteEnd::Close(code, reason)),
+                    None => return Ok::<(), WriteEnd>(()),
+                },
+                () = done.cancelled() => return Ok(()),
+                _ = ping.tick() => send(&mut sink, Message::Ping(Default::default())).await?,
+            }
+        }
+    };
+    // A send blocked on a client that does not read must not outlive a shutdown
+    // or a fall-behind: race it against both.
+    let result = tokio::select! {
+        r = end => r,
+        () = app.shutdown.cancelled() => Err(WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into())),
+        () = fell_behind.cancelled() => Err(WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into())),
+    };
+    if let Err(WriteEnd::Close(code, reason)) = result {
+        let _ = timeout(app.config.close_grace, sink.send(close_frame(code, &reason))).await;
+    }
+    done.cancel();
+}
+
+async fn send(sink: &mut Sink, msg: Message) -> Result<(), WriteEnd> {
+    sink.send(msg).await.map_err(|_| WriteEnd::Finished)
+}
+
+/// Per-connection rate limit: `rate` messages a second sustained, `burst` at once.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> TokenBucket {
+        TokenBucket {
+            tokens: burst,
+            rate,
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Holdspace's integration tests: the real server on 127.0.0.1 with a real
+//! SQLite file, driven over real WebSockets and HTTP.
+
+mod support;
+
+mod bad_input;
+mod crash;
+mod group_session;
+mod resume;
+mod roles;
