@@ -13,7 +13,10 @@ fn blocks() -> Vec<(String, String)> {
     for line in DOC.lines() {
         match (&mut current, line.strip_prefix("```")) {
             (None, Some(tag)) if tag.starts_with("json") => {
-                current = Some((tag.trim_start_matches("json").trim().to_string(), String::new()));
+                current = Some((
+                    tag.trim_start_matches("json").trim().to_string(),
+                    String::new(),
+                ));
             }
             (Some(_), Some("")) => out.push(current.take().expect("open block")),
             (Some((_, body)), _) => {
@@ -41,7 +44,11 @@ fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(body: &str) {
     let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
     let typed: T = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}\n{body}"));
     let back = serde_json::to_value(&typed).expect("serializes");
-    assert_eq!(normal(back), normal(value), "example does not round-trip:\n{body}");
+    assert_eq!(
+        normal(back),
+        normal(value),
+        "example does not round-trip:\n{body}"
+    );
 }
 
 #[test]
@@ -52,7 +59,8 @@ fn every_example_in_the_protocol_doc_is_a_valid_message() {
         *counts.entry(kind.as_str()).or_insert(0) += 1;
         match kind.as_str() {
             "client" => {
-                serde_json::from_str::<ClientMessage>(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+                serde_json::from_str::<ClientMessage>(body)
+                    .unwrap_or_else(|e| panic!("{e}\n{body}"));
             }
             "command" => {
                 serde_json::from_str::<Command>(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
@@ -66,7 +74,11 @@ fn every_example_in_the_protocol_doc_is_a_valid_message() {
         }
     }
     // Every command and every event type has an example.
-    assert_eq!(counts.get("command"), Some(&(crate::CommandKind::ALL.len() + 1)), "{counts:?}");
+    assert_eq!(
+        counts.get("command"),
+        Some(&(crate::CommandKind::ALL.len() + 1)),
+        "{counts:?}"
+    );
     assert_eq!(counts.get("event"), Some(&13), "{counts:?}");
     assert!(counts.get("server").is_some_and(|n| *n >= 8));
 }

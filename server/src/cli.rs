@@ -117,7 +117,10 @@ impl ServeArgs {
         }
         config.jwt_secret = self.jwt_secret.clone();
         if self.outbound_queue <= crate::hub::MAX_BATCH_EVENTS {
-            bail!("--outbound-queue must be more than {}", crate::hub::MAX_BATCH_EVENTS);
+            bail!(
+                "--outbound-queue must be more than {}",
+                crate::hub::MAX_BATCH_EVENTS
+            );
         }
         config.outbound_queue = self.outbound_queue;
         config.rate_per_second = self.rate;

@@ -5,8 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::{Request, header};
 pub use hyper::{Method, StatusCode};
+use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
 use protocol::rest::{
     AddSeat, ApiError, CreateSession, JoinCodeIssued, JoinRequest, Joined, LoginRequest,
@@ -337,7 +337,10 @@ impl LiveSender {
     /// Sends a message.
     pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
         let text = serde_json::to_string(msg).expect("client messages serialize");
-        self.sink.send(Message::Text(text.into())).await.map_err(transport)
+        self.sink
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(transport)
     }
 
     /// Sends a command with a fresh idempotency key, returning the key.
@@ -373,7 +376,9 @@ where
                 });
             }
             Ok(Message::Close(frame)) => {
-                return Some(Received::Closed(frame.map(|CloseFrame { code, reason }| (u16::from(code), reason.to_string()))));
+                return Some(Received::Closed(frame.map(
+                    |CloseFrame { code, reason }| (u16::from(code), reason.to_string()),
+                )));
             }
             Ok(_) => continue,
             Err(_) => return None,

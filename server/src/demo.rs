@@ -10,8 +10,8 @@ use crate::auth;
 use crate::client::{Api, ClientError, Live, LiveSender, Received};
 use protocol::rest::AddSeat;
 use protocol::{
-    ArrivalForm, Command, Measurement, ObservedStatus, ParticipantState, PostSessionForm, Route, SeatId, SelfReport,
-    ServerMessage, SessionId, SessionPhase, StaffRole, SupportReason,
+    ArrivalForm, Command, Measurement, ObservedStatus, ParticipantState, PostSessionForm, Route,
+    SeatId, SelfReport, ServerMessage, SessionId, SessionPhase, StaffRole, SupportReason,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +27,11 @@ const STAFF: [(&str, &str, StaffRole); 5] = [
     ("medical", "Dr. Mo", StaffRole::Medical),
     ("admin", "Clinic admin", StaffRole::Admin),
     // The pulse oximeters' bridge runs as a medical-role account.
-    ("oximeter-bridge", "Pulse oximeter bridge", StaffRole::Medical),
+    (
+        "oximeter-bridge",
+        "Pulse oximeter bridge",
+        StaffRole::Medical,
+    ),
 ];
 
 /// The simulated group: name, weight (kg), place in the room.
@@ -69,16 +73,26 @@ impl Seeded {
 /// Creates the demo clinic and its staff accounts (once; later runs reuse them).
 pub async fn seed(app: &Arc<App>) -> Result<Seeded, crate::store::StoreError> {
     let now = app.clock.now();
-    let clinic = app.store.ensure_clinic("Holdspace demo clinic".into(), now).await?;
+    let clinic = app
+        .store
+        .ensure_clinic("Holdspace demo clinic".into(), now)
+        .await?;
     let mut created = 0;
     for (username, name, role) in STAFF {
-        if app.store.staff_by_username(username.into()).await?.is_some() {
+        if app
+            .store
+            .staff_by_username(username.into())
+            .await?
+            .is_some()
+        {
             continue;
         }
         let hash = tokio::task::spawn_blocking(|| auth::hash_password(DEMO_PASSWORD))
             .await
             .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-        app.store.add_staff(clinic, username.into(), name.into(), role, hash, now).await?;
+        app.store
+            .add_staff(clinic, username.into(), name.into(), role, hash, now)
+            .await?;
         created += 1;
     }
     Ok(Seeded { created })
@@ -87,7 +101,11 @@ pub async fn seed(app: &Arc<App>) -> Result<Seeded, crate::store::StoreError> {
 /// Starts the simulator; it stops with the server.
 pub fn spawn_simulator(app: &Arc<App>, addr: SocketAddr, _seeded: Seeded, pace: f64) {
     let shutdown = app.shutdown.clone();
-    let pace = if pace.is_finite() && pace > 0.0 { pace } else { 1.0 };
+    let pace = if pace.is_finite() && pace > 0.0 {
+        pace
+    } else {
+        1.0
+    };
     tokio::spawn(async move {
         let mut round = 1;
         while !shutdown.is_cancelled() {
@@ -109,7 +127,10 @@ struct Noise(u64);
 
 impl Noise {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as f64) / ((1u64 << 31) as f64)
     }
 
@@ -120,7 +141,12 @@ impl Noise {
 
 /// A connection whose incoming messages are drained (and refusals logged) by
 /// a background task, so the simulator never falls behind.
-async fn connect(addr: SocketAddr, token: &str, session: SessionId, who: &'static str) -> Result<LiveSender, ClientError> {
+async fn connect(
+    addr: SocketAddr,
+    token: &str,
+    session: SessionId,
+    who: &'static str,
+) -> Result<LiveSender, ClientError> {
     let live = Live::connect(addr, token, session, None).await?;
     let (tx, mut rx) = live.split();
     tokio::spawn(async move {
@@ -148,28 +174,54 @@ struct Participant {
 }
 
 /// The simulated timeline, in seconds at pace 1.
-async fn play_session(addr: SocketAddr, pace: f64, round: u32, shutdown: &CancellationToken) -> Result<(), ClientError> {
+async fn play_session(
+    addr: SocketAddr,
+    pace: f64,
+    round: u32,
+    shutdown: &CancellationToken,
+) -> Result<(), ClientError> {
     let api = Api::new(addr);
     let login = |name: &'static str| {
         let api = api.clone();
         async move { api.login(name, DEMO_PASSWORD).await.map(|l| l.token.token) }
     };
-    let (fac_token, fac2_token, med_token, bridge_token) =
-        (login("facilitator").await?, login("facilitator2").await?, login("medical").await?, login("oximeter-bridge").await?);
+    let (fac_token, fac2_token, med_token, bridge_token) = (
+        login("facilitator").await?,
+        login("facilitator2").await?,
+        login("medical").await?,
+        login("oximeter-bridge").await?,
+    );
     let fac_api = api.with_token(fac_token.clone());
-    let session = fac_api.create_session(&format!("Demo evening group {round}")).await?.id;
+    let session = fac_api
+        .create_session(&format!("Demo evening group {round}"))
+        .await?
+        .id;
     tracing::info!(%session, round, "simulated session starting");
 
     let mut group = Vec::new();
     for (i, (name, kg, place)) in GROUP.iter().enumerate() {
         let seat = fac_api
-            .add_seat(session, &AddSeat { display_name: (*name).into(), weight_kg: Some(*kg), location: Some((*place).into()) })
+            .add_seat(
+                session,
+                &AddSeat {
+                    display_name: (*name).into(),
+                    weight_kg: Some(*kg),
+                    location: Some((*place).into()),
+                },
+            )
             .await?
             .seat;
         let code = fac_api.join_code(session, seat).await?.code;
         let joined = api.join(&code).await?;
         let tx = connect(addr, &joined.token.token, session, "participant").await?;
-        group.push(Participant { seat, tx, arrived: false, dosed: false, discharged: false, oximeter: format!("oximeter-{}", i + 1) });
+        group.push(Participant {
+            seat,
+            tx,
+            arrived: false,
+            dosed: false,
+            discharged: false,
+            oximeter: format!("oximeter-{}", i + 1),
+        });
     }
     let mut fac = connect(addr, &fac_token, session, "facilitator").await?;
     let mut fac2 = connect(addr, &fac2_token, session, "facilitator").await?;
@@ -216,52 +268,127 @@ async fn play_session(addr: SocketAddr, pace: f64, round: u32, shutdown: &Cancel
                 p.arrived = true;
             }
             if due(arrive + 2.0) {
-                let (kg, bp) = (GROUP[i].1, Measurement::BloodPressure { systolic: noise.around(124.0, 10.0).round(), diastolic: noise.around(80.0, 6.0).round() });
+                let (kg, bp) = (
+                    GROUP[i].1,
+                    Measurement::BloodPressure {
+                        systolic: noise.around(124.0, 10.0).round(),
+                        diastolic: noise.around(80.0, 6.0).round(),
+                    },
+                );
                 med.command(vital(seat, bp, None)).await?;
-                med.command(vital(seat, Measurement::BodyWeight { value: kg }, None)).await?;
-                med.command(vital(seat, Measurement::BodyTemperature { value: noise.around(36.8, 0.3) }, None)).await?;
+                med.command(vital(seat, Measurement::BodyWeight { value: kg }, None))
+                    .await?;
+                med.command(vital(
+                    seat,
+                    Measurement::BodyTemperature {
+                        value: noise.around(36.8, 0.3),
+                    },
+                    None,
+                ))
+                .await?;
             }
             if due(arrive + 3.0) {
-                fac.command(Command::SetParticipantState { seat, to: ParticipantState::Ready }).await?;
+                fac.command(Command::SetParticipantState {
+                    seat,
+                    to: ParticipantState::Ready,
+                })
+                .await?;
             }
             if due(dose_at) {
-                let (route, mg) = if i % 3 == 2 { (Route::SublingualOral, 200.0) } else { (Route::Im, (0.5 * GROUP[i].1).round()) };
-                med.command(Command::RecordDose { seat, route, mg, lot: "KET-2611-04".into(), administered_at: None }).await?;
+                let (route, mg) = if i % 3 == 2 {
+                    (Route::SublingualOral, 200.0)
+                } else {
+                    (Route::Im, (0.5 * GROUP[i].1).round())
+                };
+                med.command(Command::RecordDose {
+                    seat,
+                    route,
+                    mg,
+                    lot: "KET-2611-04".into(),
+                    administered_at: None,
+                })
+                .await?;
                 p.dosed = true;
             }
             if due(91.0 + i as f64) {
-                fac2.command(Command::SetParticipantState { seat, to: ParticipantState::InExperience }).await?;
+                fac2.command(Command::SetParticipantState {
+                    seat,
+                    to: ParticipantState::InExperience,
+                })
+                .await?;
             }
             if due(140.0 + i as f64) {
-                let bp = Measurement::BloodPressure { systolic: noise.around(138.0, 14.0).round(), diastolic: noise.around(86.0, 8.0).round() };
+                let bp = Measurement::BloodPressure {
+                    systolic: noise.around(138.0, 14.0).round(),
+                    diastolic: noise.around(86.0, 8.0).round(),
+                };
                 med.command(vital(seat, bp, None)).await?;
             }
             if due(150.0 + 5.0 * i as f64) || due(185.0 + 3.0 * i as f64) {
-                p.tx.command(Command::SelfReport { seat, report: SelfReport::Ok {} }).await?;
+                p.tx.command(Command::SelfReport {
+                    seat,
+                    report: SelfReport::Ok {},
+                })
+                .await?;
             }
             if due(201.0 + 2.0 * i as f64) {
-                fac.command(Command::SetParticipantState { seat, to: ParticipantState::Emerging }).await?;
+                fac.command(Command::SetParticipantState {
+                    seat,
+                    to: ParticipantState::Emerging,
+                })
+                .await?;
             }
             if due(230.0 + i as f64) {
-                fac.command(Command::SetParticipantState { seat, to: ParticipantState::Integrating }).await?;
+                fac.command(Command::SetParticipantState {
+                    seat,
+                    to: ParticipantState::Integrating,
+                })
+                .await?;
             }
             if due(245.0 + 2.0 * i as f64) {
-                let form = PostSessionForm { mood: score(6 + (i % 4) as u8), journal: "Felt held. Want to write more tomorrow.".into() };
-                p.tx.command(Command::SubmitPostSession { seat, form }).await?;
+                let form = PostSessionForm {
+                    mood: score(6 + (i % 4) as u8),
+                    journal: "Felt held. Want to write more tomorrow.".into(),
+                };
+                p.tx.command(Command::SubmitPostSession { seat, form })
+                    .await?;
             }
             if due(270.0 + 2.0 * i as f64) {
-                let bp = Measurement::BloodPressure { systolic: noise.around(122.0, 8.0).round(), diastolic: noise.around(78.0, 5.0).round() };
+                let bp = Measurement::BloodPressure {
+                    systolic: noise.around(122.0, 8.0).round(),
+                    diastolic: noise.around(78.0, 5.0).round(),
+                };
                 med.command(vital(seat, bp, None)).await?;
                 med.command(Command::Discharge { seat }).await?;
                 p.discharged = true;
             }
             // 1 Hz pulse oximetry while in the room; Farah (6) dips, Ben (2) races.
             if p.arrived && !p.discharged && pulse {
-                let spo2 = if i == 5 && (130.0..146.0).contains(&t) { noise.around(90.0, 1.0) } else { noise.around(97.5, 1.2).min(100.0) };
-                let hr = if i == 1 && (160.0..170.0).contains(&t) { noise.around(134.0, 3.0) } else { noise.around(if p.dosed { 82.0 } else { 72.0 }, 6.0) };
+                let spo2 = if i == 5 && (130.0..146.0).contains(&t) {
+                    noise.around(90.0, 1.0)
+                } else {
+                    noise.around(97.5, 1.2).min(100.0)
+                };
+                let hr = if i == 1 && (160.0..170.0).contains(&t) {
+                    noise.around(134.0, 3.0)
+                } else {
+                    noise.around(if p.dosed { 82.0 } else { 72.0 }, 6.0)
+                };
                 let device = Some(p.oximeter.clone());
-                bridge.command(vital(seat, Measurement::Spo2 { value: spo2 }, device.clone())).await?;
-                bridge.command(vital(seat, Measurement::HeartRate { value: hr.round() }, device)).await?;
+                bridge
+                    .command(vital(
+                        seat,
+                        Measurement::Spo2 { value: spo2 },
+                        device.clone(),
+                    ))
+                    .await?;
+                bridge
+                    .command(vital(
+                        seat,
+                        Measurement::HeartRate { value: hr.round() },
+                        device,
+                    ))
+                    .await?;
             }
         }
         // The facilitators' rounds: one participant every 6 s.
@@ -273,31 +400,63 @@ async fn play_session(addr: SocketAddr, pace: f64, round: u32, shutdown: &Cancel
                 _ => ObservedStatus::Calm,
             };
             let who = if i % 2 == 0 { &mut fac } else { &mut fac2 };
-            who.command(Command::ObserveCheckIn { seat: group[i].seat, status, note: None }).await?;
+            who.command(Command::ObserveCheckIn {
+                seat: group[i].seat,
+                status,
+                note: None,
+            })
+            .await?;
             rounds += 1;
             next_round += 6.0;
         }
         let support = group[3].seat;
         if due(120.0) {
-            let report = SelfReport::NeedSupport { reasons: vec![SupportReason::Nausea], note: None };
-            group[3].tx.command(Command::SelfReport { seat: support, report }).await?;
+            let report = SelfReport::NeedSupport {
+                reasons: vec![SupportReason::Nausea],
+                note: None,
+            };
+            group[3]
+                .tx
+                .command(Command::SelfReport {
+                    seat: support,
+                    report,
+                })
+                .await?;
         }
         if due(128.0) {
-            fac2.command(Command::AcknowledgeSupport { seat: support }).await?;
+            fac2.command(Command::AcknowledgeSupport { seat: support })
+                .await?;
         }
         if due(134.0) {
-            fac2.command(Command::ObserveCheckIn { seat: support, status: ObservedStatus::Calm, note: Some("nausea eased; bucket and ginger nearby".into()) }).await?;
+            fac2.command(Command::ObserveCheckIn {
+                seat: support,
+                status: ObservedStatus::Calm,
+                note: Some("nausea eased; bucket and ginger nearby".into()),
+            })
+            .await?;
         }
-        for (at, phase) in [(40.0, SessionPhase::Intentions), (60.0, SessionPhase::Dosing), (90.0, SessionPhase::Experience), (240.0, SessionPhase::Integration), (300.0, SessionPhase::Closed)] {
+        for (at, phase) in [
+            (40.0, SessionPhase::Intentions),
+            (60.0, SessionPhase::Dosing),
+            (90.0, SessionPhase::Experience),
+            (240.0, SessionPhase::Integration),
+            (300.0, SessionPhase::Closed),
+        ] {
             if due(at) {
                 fac.command(Command::ChangePhase { to: phase }).await?;
             }
         }
         if due(41.0) {
-            fac.command(Command::PostGroupMessage { text: "Welcome, everyone. Eye shades and headphones when you are ready.".into() }).await?;
+            fac.command(Command::PostGroupMessage {
+                text: "Welcome, everyone. Eye shades and headphones when you are ready.".into(),
+            })
+            .await?;
         }
         if due(241.0) {
-            fac.command(Command::PostGroupMessage { text: "Welcome back. We'll gather in the circle in a few minutes.".into() }).await?;
+            fac.command(Command::PostGroupMessage {
+                text: "Welcome back. We'll gather in the circle in a few minutes.".into(),
+            })
+            .await?;
         }
         done_until = t;
         if t > 302.0 {
@@ -311,5 +470,10 @@ fn score(n: u8) -> protocol::Score {
 }
 
 fn vital(seat: SeatId, measurement: Measurement, device: Option<String>) -> Command {
-    Command::RecordVital { seat, measurement, measured_at: None, device }
+    Command::RecordVital {
+        seat,
+        measurement,
+        measured_at: None,
+        device,
+    }
 }

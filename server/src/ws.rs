@@ -511,7 +511,11 @@ async fn write_loop(w: WriterStart) {
         () = fell_behind.cancelled() => Err(WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into())),
     };
     if let Err(WriteEnd::Close(code, reason)) = result {
-        let _ = timeout(app.config.close_grace, sink.send(close_frame(code, &reason))).await;
+        let _ = timeout(
+            app.config.close_grace,
+            sink.send(close_frame(code, &reason)),
+        )
+        .await;
     }
     done.cancel();
 }

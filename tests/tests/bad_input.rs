@@ -7,11 +7,22 @@ use holdspace::auth::Principal;
 use holdspace::client::{Live, Method, StatusCode};
 use protocol::wire::close_code;
 use protocol::{
-    ClientMessage, Command, ErrorCode, Measurement, RejectCode, SelfReport, ServerMessage, Seq, SessionId, Viewer,
+    ClientMessage, Command, ErrorCode, Measurement, RejectCode, SelfReport, Seq, ServerMessage,
+    SessionId, Viewer,
 };
 
 async fn last_seq(server: &TestServer, s: SessionId) -> Seq {
-    server.app.hub.session(s).await.unwrap().unwrap().snapshot(Viewer::Staff).await.unwrap().last_seq
+    server
+        .app
+        .hub
+        .session(s)
+        .await
+        .unwrap()
+        .unwrap()
+        .snapshot(Viewer::Staff)
+        .await
+        .unwrap()
+        .last_seq
 }
 
 fn error_code(m: &ServerMessage) -> ErrorCode {
@@ -34,17 +45,22 @@ async fn bad_frames_get_specific_errors_and_the_connection_stays_up() {
     let group = server.group("bad frames", 1).await;
     let s = group.session;
     let seat = group.seats[0];
-    let mut med = TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
+    let mut med =
+        TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
     let before = last_seq(&server, s).await;
 
     med.send_raw("{\"type\": \"command\", ".into()).await;
     let e = med.next().await.unwrap();
     assert_eq!(error_code(&e), ErrorCode::MalformedJson);
 
-    med.send_raw(r#"{"type":"teleport","to":"home"}"#.into()).await;
+    med.send_raw(r#"{"type":"teleport","to":"home"}"#.into())
+        .await;
     let e = med.next().await.unwrap();
     assert_eq!(error_code(&e), ErrorCode::InvalidMessage);
-    assert!(error_text(&e).contains("unknown variant `teleport`"), "{e:?}");
+    assert!(
+        error_text(&e).contains("unknown variant `teleport`"),
+        "{e:?}"
+    );
 
     let id = uuid::Uuid::new_v4();
     med.send_raw(format!(
@@ -54,29 +70,69 @@ async fn bad_frames_get_specific_errors_and_the_connection_stays_up() {
     let e = med.next().await.unwrap();
     assert!(error_text(&e).contains("unknown field `urgent`"), "{e:?}");
 
-    med.send_raw(format!(r#"{{"type":"command","id":"{id}","command":{{"type":"launch_rocket"}}}}"#)).await;
+    med.send_raw(format!(
+        r#"{{"type":"command","id":"{id}","command":{{"type":"launch_rocket"}}}}"#
+    ))
+    .await;
     let e = med.next().await.unwrap();
-    assert!(error_text(&e).contains("unknown variant `launch_rocket`"), "{e:?}");
+    assert!(
+        error_text(&e).contains("unknown variant `launch_rocket`"),
+        "{e:?}"
+    );
 
-    med.send_raw(format!(r#"{{"type":"post_group_message","text":"{}"}}"#, "y".repeat(100_000))).await;
+    med.send_raw(format!(
+        r#"{{"type":"post_group_message","text":"{}"}}"#,
+        "y".repeat(100_000)
+    ))
+    .await;
     let e = med.next().await.unwrap();
     assert_eq!(error_code(&e), ErrorCode::FrameTooLarge);
     assert!(error_text(&e).contains("at most 65536 bytes"), "{e:?}");
 
     med.send_binary(vec![1, 2, 3]).await;
-    assert_eq!(error_code(&med.next().await.unwrap()), ErrorCode::BinaryNotSupported);
+    assert_eq!(
+        error_code(&med.next().await.unwrap()),
+        ErrorCode::BinaryNotSupported
+    );
 
-    let hello_again = ClientMessage::Hello { protocol: 1, token: "x".into(), session: s, after: None };
+    let hello_again = ClientMessage::Hello {
+        protocol: 1,
+        token: "x".into(),
+        session: s,
+        after: None,
+    };
     med.send(&hello_again).await;
-    assert_eq!(error_code(&med.next().await.unwrap()), ErrorCode::AlreadySubscribed);
+    assert_eq!(
+        error_code(&med.next().await.unwrap()),
+        ErrorCode::AlreadySubscribed
+    );
 
     // Implausible vitals are refused as commands, each with the exact reason.
     for (measurement, words) in [
-        (Measurement::Spo2 { value: 130.0 }, "SpO2 of 130 % is outside the plausible range 50 to 100 %"),
-        (Measurement::BloodPressure { systolic: 80.0, diastolic: 95.0 }, "diastolic BP (95 mm[Hg]) must be lower than systolic BP (80 mm[Hg])"),
-        (Measurement::HeartRate { value: 0.0 }, "heart rate of 0 /min is outside the plausible range 20 to 300 /min"),
+        (
+            Measurement::Spo2 { value: 130.0 },
+            "SpO2 of 130 % is outside the plausible range 50 to 100 %",
+        ),
+        (
+            Measurement::BloodPressure {
+                systolic: 80.0,
+                diastolic: 95.0,
+            },
+            "diastolic BP (95 mm[Hg]) must be lower than systolic BP (80 mm[Hg])",
+        ),
+        (
+            Measurement::HeartRate { value: 0.0 },
+            "heart rate of 0 /min is outside the plausible range 20 to 300 /min",
+        ),
     ] {
-        let answer = med.command(Command::RecordVital { seat, measurement, measured_at: None, device: None }).await;
+        let answer = med
+            .command(Command::RecordVital {
+                seat,
+                measurement,
+                measured_at: None,
+                device: None,
+            })
+            .await;
         match answer {
             ServerMessage::Rejected { rejection, .. } => {
                 assert_eq!(rejection.code, RejectCode::ImplausibleVital);
@@ -89,13 +145,21 @@ async fn bad_frames_get_specific_errors_and_the_connection_stays_up() {
 
     // And after all that, the connection still works.
     let ok = med
-        .command(Command::RecordVital { seat, measurement: Measurement::Spo2 { value: 96.0 }, measured_at: None, device: None })
+        .command(Command::RecordVital {
+            seat,
+            measurement: Measurement::Spo2 { value: 96.0 },
+            measured_at: None,
+            device: None,
+        })
         .await;
     assert!(matches!(ok, ServerMessage::Accepted { .. }), "{ok:?}");
 
     // A frame over the hard limit ends the connection with 1009.
     med.send_raw("z".repeat(2 * 1024 * 1024)).await;
-    assert_eq!(med.until_closed().await.map(|c| c.0), Some(close_code::TOO_BIG));
+    assert_eq!(
+        med.until_closed().await.map(|c| c.0),
+        Some(close_code::TOO_BIG)
+    );
     server.stop().await;
 }
 
@@ -110,7 +174,13 @@ async fn refused_hello(server: &TestServer, first: String) -> (ServerMessage, Op
 }
 
 fn hello(token: &str, session: SessionId) -> String {
-    serde_json::to_string(&ClientMessage::Hello { protocol: 1, token: token.into(), session, after: None }).unwrap()
+    serde_json::to_string(&ClientMessage::Hello {
+        protocol: 1,
+        token: token.into(),
+        session,
+        after: None,
+    })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,21 +223,34 @@ async fn bad_tokens_and_hellos_are_refused_before_anything_is_seen() {
 
     // A session that does not exist.
     let staff = server.staff_token(FACILITATOR).await;
-    let (err, close) = refused_hello(&server, hello(&staff, SessionId::from_uuid(uuid::Uuid::new_v4()))).await;
+    let (err, close) = refused_hello(
+        &server,
+        hello(&staff, SessionId::from_uuid(uuid::Uuid::new_v4())),
+    )
+    .await;
     assert_eq!(error_code(&err), ErrorCode::SessionNotFound);
     assert_eq!(close, Some(close_code::NOT_FOUND));
 
     // Anything but a hello first.
     let cmd = ClientMessage::Command {
         id: protocol::CommandId::from_uuid(uuid::Uuid::new_v4()),
-        command: Command::SelfReport { seat: group.seats[0], report: SelfReport::Ok {} },
+        command: Command::SelfReport {
+            seat: group.seats[0],
+            report: SelfReport::Ok {},
+        },
     };
     let (err, close) = refused_hello(&server, serde_json::to_string(&cmd).unwrap()).await;
     assert_eq!(error_code(&err), ErrorCode::HelloRequired);
     assert_eq!(close, Some(close_code::PROTOCOL));
 
     // A protocol version this server does not speak.
-    let v9 = serde_json::to_string(&ClientMessage::Hello { protocol: 9, token: staff.clone(), session: s, after: None }).unwrap();
+    let v9 = serde_json::to_string(&ClientMessage::Hello {
+        protocol: 9,
+        token: staff.clone(),
+        session: s,
+        after: None,
+    })
+    .unwrap();
     let (err, close) = refused_hello(&server, v9).await;
     assert_eq!(error_code(&err), ErrorCode::UnsupportedProtocol);
     assert_eq!(close, Some(close_code::PROTOCOL));
@@ -187,31 +270,79 @@ async fn the_rest_api_answers_bad_requests_precisely() {
     let group = server.group("rest", 1).await;
     let staff = server.staff(FACILITATOR).await;
 
-    let wrong = api.login(FACILITATOR, "not the password").await.unwrap_err().to_string();
-    assert!(wrong.contains("401") && wrong.contains("unknown username or wrong password"), "{wrong}");
-    let nobody = api.login("nobody", "whatever").await.unwrap_err().to_string();
+    let wrong = api
+        .login(FACILITATOR, "not the password")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("401") && wrong.contains("unknown username or wrong password"),
+        "{wrong}"
+    );
+    let nobody = api
+        .login("nobody", "whatever")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(nobody.contains("unknown username or wrong password"));
 
-    let (status, body) = staff.raw(Method::POST, "/api/sessions", Some("{\"title\": ".into()), &[]).await.unwrap();
+    let (status, body) = staff
+        .raw(
+            Method::POST,
+            "/api/sessions",
+            Some("{\"title\": ".into()),
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("invalid_json"));
 
-    let (status, body) = staff.raw(Method::POST, "/api/sessions", Some(r#"{"title":"x","color":"red"}"#.into()), &[]).await.unwrap();
+    let (status, body) = staff
+        .raw(
+            Method::POST,
+            "/api/sessions",
+            Some(r#"{"title":"x","color":"red"}"#.into()),
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("unknown field `color`"));
 
-    let (status, _) = api.raw(Method::GET, "/api/sessions", None, &[]).await.unwrap();
+    let (status, _) = api
+        .raw(Method::GET, "/api/sessions", None, &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A participant token is not a staff token.
-    let (status, _) = api.with_token(group.tokens[0].clone()).raw(Method::GET, "/api/sessions", None, &[]).await.unwrap();
+    let (status, _) = api
+        .with_token(group.tokens[0].clone())
+        .raw(Method::GET, "/api/sessions", None, &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let seat = protocol::rest::AddSeat { display_name: "Kai".into(), weight_kg: Some(900.0), location: None };
-    let err = staff.add_seat(group.session, &seat).await.unwrap_err().to_string();
-    assert!(err.contains("body weight of 900 kg is outside the plausible range 20 to 350 kg"), "{err}");
+    let seat = protocol::rest::AddSeat {
+        display_name: "Kai".into(),
+        weight_kg: Some(900.0),
+        location: None,
+    };
+    let err = staff
+        .add_seat(group.session, &seat)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("body weight of 900 kg is outside the plausible range 20 to 350 kg"),
+        "{err}"
+    );
 
-    let (status, body) = staff.raw(Method::GET, "/api/sessions/not-a-uuid", None, &[]).await.unwrap();
+    let (status, body) = staff
+        .raw(Method::GET, "/api/sessions/not-a-uuid", None, &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("not a valid session id"));
 
@@ -222,13 +353,22 @@ async fn the_rest_api_answers_bad_requests_precisely() {
     let new = staff.join_code(s, seat).await.unwrap().code;
     let replaced = api.join(&old).await.unwrap_err().to_string();
     assert!(replaced.contains("not known"), "{replaced}");
-    let joined = api.join(&new.to_lowercase().replace('-', " ")).await.unwrap();
+    let joined = api
+        .join(&new.to_lowercase().replace('-', " "))
+        .await
+        .unwrap();
     assert_eq!(joined.seat, seat);
     let reused = api.join(&new).await.unwrap_err().to_string();
     assert!(reused.contains("already been used"), "{reused}");
 
     // Health.
-    assert_eq!(api.raw(Method::GET, "/healthz", None, &[]).await.unwrap().0, StatusCode::OK);
-    assert_eq!(api.raw(Method::GET, "/readyz", None, &[]).await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        api.raw(Method::GET, "/healthz", None, &[]).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.raw(Method::GET, "/readyz", None, &[]).await.unwrap().0,
+        StatusCode::OK
+    );
     server.stop().await;
 }

@@ -5,7 +5,8 @@
 use crate::support::*;
 use holdspace::client::Api;
 use protocol::{
-    ClientMessage, Command, CommandId, Event, Measurement, SeatId, SelfReport, ServerMessage, SessionId, Seq, Viewer,
+    ClientMessage, Command, CommandId, Event, Measurement, SeatId, SelfReport, Seq, ServerMessage,
+    SessionId, Viewer,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,7 +21,16 @@ const SERVER: &str = env!("CARGO_BIN_EXE_holdspace-under-test");
 
 async fn add_user(dir: &Path, username: &str, role: &str) {
     let status = Process::new(SERVER)
-        .args(["user", "add", "--username", username, "--role", role, "--clinic", "Crash clinic"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            username,
+            "--role",
+            role,
+            "--clinic",
+            "Crash clinic",
+        ])
         .arg("--data")
         .arg(dir)
         .env("HOLDSPACE_PASSWORD", PASSWORD)
@@ -45,7 +55,11 @@ async fn start(dir: &Path) -> (Child, SocketAddr) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(PATIENCE, lines.next_line()).await.unwrap().unwrap().unwrap();
+    let line = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let addr = line
         .strip_prefix("Holdspace listening on http://")
         .and_then(|rest| rest.split_whitespace().next())
@@ -71,7 +85,15 @@ struct Actor {
 
 impl Actor {
     fn new(token: String, make: impl Fn(usize) -> Command + Send + 'static) -> Actor {
-        Actor { token, make: Box::new(make), events: Vec::new(), last_seq: Seq::ZERO, acked: Vec::new(), unanswered: None, sent: 0 }
+        Actor {
+            token,
+            make: Box::new(make),
+            events: Vec::new(),
+            last_seq: Seq::ZERO,
+            acked: Vec::new(),
+            unanswered: None,
+            sent: 0,
+        }
     }
 
     /// Connects (resuming after its last seq if it had one), resends an
@@ -82,7 +104,9 @@ impl Actor {
         let mut c = TestClient::connect(addr, &self.token, session, after).await;
         if let Some((id, command)) = self.unanswered.take() {
             match c.try_answer_after_send(id, command.clone()).await {
-                Some(ServerMessage::Accepted { first, last, .. }) => self.acked.push((id, first, last)),
+                Some(ServerMessage::Accepted { first, last, .. }) => {
+                    self.acked.push((id, first, last))
+                }
                 Some(other) => panic!("resent command refused: {other:?}"),
                 None => self.unanswered = Some((id, command)),
             }
@@ -92,7 +116,9 @@ impl Actor {
             let command = (self.make)(self.sent);
             self.sent += 1;
             match c.try_answer_after_send(id, command.clone()).await {
-                Some(ServerMessage::Accepted { first, last, .. }) => self.acked.push((id, first, last)),
+                Some(ServerMessage::Accepted { first, last, .. }) => {
+                    self.acked.push((id, first, last))
+                }
                 Some(other) => panic!("command refused: {other:?}"),
                 None => self.unanswered = Some((id, command)),
             }
@@ -109,7 +135,11 @@ impl Actor {
 }
 
 impl TestClient {
-    async fn try_answer_after_send(&mut self, id: CommandId, command: Command) -> Option<ServerMessage> {
+    async fn try_answer_after_send(
+        &mut self,
+        id: CommandId,
+        command: Command,
+    ) -> Option<ServerMessage> {
         if self.closed.is_some() {
             return None;
         }
@@ -134,21 +164,35 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
     let mut actors: Vec<Actor> = Vec::new();
     for (token, seat) in g.tokens.iter().zip(&g.seats) {
         let seat: SeatId = *seat;
-        actors.push(Actor::new(token.clone(), move |_| Command::SelfReport { seat, report: SelfReport::Ok {} }));
+        actors.push(Actor::new(token.clone(), move |_| Command::SelfReport {
+            seat,
+            report: SelfReport::Ok {},
+        }));
     }
     let seats = g.seats.clone();
-    actors.push(Actor::new(med_token.clone(), move |n| Command::RecordVital {
-        seat: seats[n % seats.len()],
-        measurement: Measurement::Spo2 { value: 90.0 + (n % 10) as f64 },
-        measured_at: None,
-        device: Some(format!("oximeter-{}", n % 12)),
+    actors.push(Actor::new(med_token.clone(), move |n| {
+        Command::RecordVital {
+            seat: seats[n % seats.len()],
+            measurement: Measurement::Spo2 {
+                value: 90.0 + (n % 10) as f64,
+            },
+            measured_at: None,
+            device: Some(format!("oximeter-{}", n % 12)),
+        }
     }));
-    actors.push(Actor::new(fac_token.clone(), |n| Command::PostGroupMessage { text: format!("breathe {n}") }));
+    actors.push(Actor::new(fac_token.clone(), |n| {
+        Command::PostGroupMessage {
+            text: format!("breathe {n}"),
+        }
+    }));
 
     let kills = 3;
     for round in 0..=kills {
         let stop = CancellationToken::new();
-        let tasks: Vec<_> = actors.drain(..).map(|a| tokio::spawn(a.run(addr, s, stop.clone()))).collect();
+        let tasks: Vec<_> = actors
+            .drain(..)
+            .map(|a| tokio::spawn(a.run(addr, s, stop.clone())))
+            .collect();
         tokio::time::sleep(Duration::from_millis(800)).await;
         if round < kills {
             child.kill().await.unwrap(); // SIGKILL: no flush, no goodbye
@@ -165,11 +209,18 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
         }
     }
     let unknown = actors.iter().filter(|a| a.unanswered.is_some()).count();
-    assert_eq!(unknown, 0, "every command sent before a kill was answered after the restart");
+    assert_eq!(
+        unknown, 0,
+        "every command sent before a kill was answered after the restart"
+    );
 
     // Everyone reads up to a final group message, which everyone may see.
     let mut closing = TestClient::connect(addr, &fac_token, s, None).await;
-    let (end, _) = closing.ok(Command::PostGroupMessage { text: "end of session".into() }).await;
+    let (end, _) = closing
+        .ok(Command::PostGroupMessage {
+            text: "end of session".into(),
+        })
+        .await;
     for a in &mut actors {
         let mut c = TestClient::connect(addr, &a.token, s, Some(a.last_seq)).await;
         c.reach(end).await;
@@ -183,15 +234,30 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
     for a in &actors {
         // Every acknowledged command is in the log exactly once, where the ack said.
         for (id, first, last) in &a.acked {
-            let seqs: Vec<Seq> = log.iter().filter(|e| e.command == Some(*id)).map(|e| e.seq).collect();
-            assert_eq!(seqs, (first.0..=last.0).map(Seq).collect::<Vec<_>>(), "command {id} in the log");
+            let seqs: Vec<Seq> = log
+                .iter()
+                .filter(|e| e.command == Some(*id))
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(
+                seqs,
+                (first.0..=last.0).map(Seq).collect::<Vec<_>>(),
+                "command {id} in the log"
+            );
             acked_total += 1;
         }
         // What each client was shown is in the log, once, in order.
         let seqs: Vec<Seq> = a.events.iter().map(|e| e.seq).collect();
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a client was shown an event twice or out of order");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "a client was shown an event twice or out of order"
+        );
         for e in &a.events {
-            assert_eq!(by_seq.get(&e.seq), Some(&e), "a client was shown something the log does not hold");
+            assert_eq!(
+                by_seq.get(&e.seq),
+                Some(&e),
+                "a client was shown something the log does not hold"
+            );
         }
     }
     // The staff clients saw a continuous sequence across every reconnect.
@@ -202,9 +268,15 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
     for (i, a) in actors[..12].iter().enumerate() {
         let viewer = Viewer::Participant(g.seats[i]);
         let from = a.events[0].seq;
-        let want: Vec<&Event> = log.iter().filter(|e| e.seq >= from && e.visible_to(viewer)).collect();
+        let want: Vec<&Event> = log
+            .iter()
+            .filter(|e| e.seq >= from && e.visible_to(viewer))
+            .collect();
         assert_eq!(a.events.iter().collect::<Vec<_>>(), want, "participant {i}");
     }
-    assert!(acked_total > 100, "the session was busy when killed ({acked_total} commands)");
+    assert!(
+        acked_total > 100,
+        "the session was busy when killed ({acked_total} commands)"
+    );
     child.kill().await.unwrap();
 }

@@ -5,12 +5,14 @@ use crate::support::*;
 use holdspace::client::Live;
 use protocol::wire::close_code;
 use protocol::{
-    ClientMessage, Command, CommandId, ErrorCode, EventBody, SelfReport, ServerMessage, Seq, Viewer,
+    ClientMessage, Command, CommandId, ErrorCode, EventBody, SelfReport, Seq, ServerMessage, Viewer,
 };
 use std::time::Duration;
 
 fn message(n: usize) -> Command {
-    Command::PostGroupMessage { text: format!("message {n}") }
+    Command::PostGroupMessage {
+        text: format!("message {n}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,15 +22,20 @@ async fn a_dropped_connection_resumes_with_exactly_the_missed_events() {
     let s = group.session;
     let staff = server.staff_token(FACILITATOR).await;
     let mut writer = TestClient::connect(server.addr, &staff, s, None).await;
-    let mut board = TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
+    let mut board =
+        TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
     let mut phone = TestClient::connect(server.addr, &group.tokens[0], s, None).await;
 
     for n in 0..5 {
         writer.ok(message(n)).await;
     }
     let (_, last) = writer.ok(message(5)).await;
-    board.until(|m| matches!(m, ServerMessage::Event { event } if event.seq == last)).await;
-    phone.until(|m| matches!(m, ServerMessage::Event { event } if event.seq == last)).await;
+    board
+        .until(|m| matches!(m, ServerMessage::Event { event } if event.seq == last))
+        .await;
+    phone
+        .until(|m| matches!(m, ServerMessage::Event { event } if event.seq == last))
+        .await;
     let board_seen = board.last_seq();
     let phone_seen = phone.last_seq();
     let board_before = board.drop_connection();
@@ -38,12 +45,28 @@ async fn a_dropped_connection_resumes_with_exactly_the_missed_events() {
     for n in 6..20 {
         writer.ok(message(n)).await;
     }
-    writer.ok(Command::SubmitArrival { seat: group.seats[0], form: arrival() }).await;
-    writer.ok(Command::SubmitArrival { seat: group.seats[1], form: arrival() }).await;
+    writer
+        .ok(Command::SubmitArrival {
+            seat: group.seats[0],
+            form: arrival(),
+        })
+        .await;
+    writer
+        .ok(Command::SubmitArrival {
+            seat: group.seats[1],
+            form: arrival(),
+        })
+        .await;
     let (_, end) = writer.ok(message(20)).await;
 
     let log = full_log(server.addr, &staff, s).await;
-    let board = TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, Some(board_seen)).await;
+    let board = TestClient::connect(
+        server.addr,
+        &server.staff_token(MEDICAL).await,
+        s,
+        Some(board_seen),
+    )
+    .await;
     let replayed: Vec<Seq> = board.events().iter().map(|e| e.seq).collect();
     let expected: Vec<Seq> = (board_seen.0 + 1..=end.0).map(Seq).collect();
     assert_eq!(replayed, expected, "the board got exactly what it missed");
@@ -56,24 +79,53 @@ async fn a_dropped_connection_resumes_with_exactly_the_missed_events() {
             _ => None,
         })
         .collect();
-    assert!(all_seen.windows(2).all(|w| w[1].0 == w[0].0 + 1), "no gap and nothing twice across the reconnect");
+    assert!(
+        all_seen.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "no gap and nothing twice across the reconnect"
+    );
 
     let phone = TestClient::connect(server.addr, &group.tokens[0], s, Some(phone_seen)).await;
-    let want: Vec<_> = log.iter().filter(|e| e.seq > phone_seen && e.visible_to(Viewer::Participant(group.seats[0]))).collect();
+    let want: Vec<_> = log
+        .iter()
+        .filter(|e| e.seq > phone_seen && e.visible_to(Viewer::Participant(group.seats[0])))
+        .collect();
     assert_eq!(phone.events(), want);
-    assert!(phone.events().iter().all(|e| e.body.seat().is_none_or(|seat| seat == group.seats[0])));
+    assert!(
+        phone
+            .events()
+            .iter()
+            .all(|e| e.body.seat().is_none_or(|seat| seat == group.seats[0]))
+    );
 
     // Live events keep flowing after the replay.
     let mut board = board;
     let (next, _) = writer.ok(message(21)).await;
-    board.until(|m| matches!(m, ServerMessage::Event { event } if event.seq == next)).await;
+    board
+        .until(|m| matches!(m, ServerMessage::Event { event } if event.seq == next))
+        .await;
 
     // A resume point beyond the end is refused clearly.
-    let mut ahead = TestClient::from_live(Live::connect(server.addr, &staff, s, Some(Seq(next.0 + 100))).await.unwrap());
+    let mut ahead = TestClient::from_live(
+        Live::connect(server.addr, &staff, s, Some(Seq(next.0 + 100)))
+            .await
+            .unwrap(),
+    );
     ahead.next().await; // welcome
     let err = ahead.next().await.unwrap();
-    assert!(matches!(err, ServerMessage::Error { code: ErrorCode::ResumePointAhead, .. }), "{err:?}");
-    assert_eq!(ahead.until_closed().await.map(|c| c.0), Some(close_code::PROTOCOL));
+    assert!(
+        matches!(
+            err,
+            ServerMessage::Error {
+                code: ErrorCode::ResumePointAhead,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        ahead.until_closed().await.map(|c| c.0),
+        Some(close_code::PROTOCOL)
+    );
     server.stop().await;
 }
 
@@ -85,22 +137,64 @@ async fn a_repeated_idempotency_key_changes_nothing_and_returns_the_first_answer
     let seat = group.seats[0];
     let mut phone = TestClient::connect(server.addr, &group.tokens[0], s, None).await;
     let key = CommandId::from_uuid(uuid::Uuid::new_v4());
-    let press = Command::SelfReport { seat, report: SelfReport::NeedSupport { reasons: vec![], note: None } };
+    let press = Command::SelfReport {
+        seat,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    };
 
     let first = phone.command_with_id(key, press.clone()).await;
-    let ServerMessage::Accepted { first: a, last: b, repeated: false, .. } = first else { panic!("{first:?}") };
+    let ServerMessage::Accepted {
+        first: a,
+        last: b,
+        repeated: false,
+        ..
+    } = first
+    else {
+        panic!("{first:?}")
+    };
     // Same connection, again.
     let again = phone.command_with_id(key, press.clone()).await;
-    assert_eq!(again, ServerMessage::Accepted { id: key, first: a, last: b, repeated: true });
+    assert_eq!(
+        again,
+        ServerMessage::Accepted {
+            id: key,
+            first: a,
+            last: b,
+            repeated: true
+        }
+    );
     // The phone lost signal and resends on a new connection.
     let _ = phone.drop_connection();
     let mut phone = TestClient::connect(server.addr, &group.tokens[0], s, Some(b)).await;
     let third = phone.command_with_id(key, press.clone()).await;
-    assert_eq!(third, ServerMessage::Accepted { id: key, first: a, last: b, repeated: true });
+    assert_eq!(
+        third,
+        ServerMessage::Accepted {
+            id: key,
+            first: a,
+            last: b,
+            repeated: true
+        }
+    );
 
-    let state = server.app.hub.session(s).await.unwrap().unwrap().snapshot(Viewer::Staff).await.unwrap();
+    let state = server
+        .app
+        .hub
+        .session(s)
+        .await
+        .unwrap()
+        .unwrap()
+        .snapshot(Viewer::Staff)
+        .await
+        .unwrap();
     assert_eq!(state.last_seq, b, "nothing new was written");
-    assert_eq!(state.seat(seat).unwrap().support.as_ref().unwrap().presses, 1);
+    assert_eq!(
+        state.seat(seat).unwrap().support.as_ref().unwrap().presses,
+        1
+    );
     let log = full_log(server.addr, &server.staff_token(FACILITATOR).await, s).await;
     assert_eq!(log.iter().filter(|e| e.command == Some(key)).count(), 1);
 
@@ -134,11 +228,17 @@ async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(server.addr).await.unwrap();
     let mut slow = Live::open_on(server.addr, stream).await.unwrap();
-    slow.send(&ClientMessage::Hello { protocol: protocol::PROTOCOL_VERSION, token: staff.clone(), session: s, after: None })
-        .await
-        .unwrap();
+    slow.send(&ClientMessage::Hello {
+        protocol: protocol::PROTOCOL_VERSION,
+        token: staff.clone(),
+        session: s,
+        after: None,
+    })
+    .await
+    .unwrap();
     // A board that keeps reading, in its own task, until the last message.
-    let mut fast = TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
+    let mut fast =
+        TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
     let fast_from = fast.last_seq();
     let fast = tokio::spawn(async move {
         fast.until(|m| matches!(m, ServerMessage::Event { event } if matches!(&event.body, EventBody::GroupMessagePosted { text } if text == "END")))
@@ -156,7 +256,12 @@ async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
         for n in 0..32 {
             let id = CommandId::from_uuid(uuid::Uuid::new_v4());
             writer
-                .send(&ClientMessage::Command { id, command: Command::PostGroupMessage { text: format!("{window}/{n} {long}") } })
+                .send(&ClientMessage::Command {
+                    id,
+                    command: Command::PostGroupMessage {
+                        text: format!("{window}/{n} {long}"),
+                    },
+                })
                 .await;
             ids.push(id);
         }
@@ -167,13 +272,18 @@ async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
             }
         }
     }
-    let (end, _) = writer.ok(Command::PostGroupMessage { text: "END".into() }).await;
+    let (end, _) = writer
+        .ok(Command::PostGroupMessage { text: "END".into() })
+        .await;
     let last = last.max(end);
     // The reading board received everything while the slow one stalled.
     let fast = fast.await.unwrap();
     assert!(fast.closed.is_none(), "a board that reads was never closed");
     let fast_seqs: Vec<Seq> = fast.events().iter().map(|e| e.seq).collect();
-    assert_eq!(fast_seqs, (fast_from.0 + 1..=last.0).map(Seq).collect::<Vec<_>>());
+    assert_eq!(
+        fast_seqs,
+        (fast_from.0 + 1..=last.0).map(Seq).collect::<Vec<_>>()
+    );
 
     // Now the slow board reads: it was closed as too slow, with a reason.
     let mut slow = TestClient::from_live(slow);
@@ -184,13 +294,20 @@ async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
     let seen = slow.last_seq();
     assert!(seen < last, "it really fell behind");
     let seqs: Vec<Seq> = slow.events().iter().map(|e| e.seq).collect();
-    assert!(seqs.windows(2).all(|w| w[1].0 == w[0].0 + 1), "what it got before the close has no gaps");
+    assert!(
+        seqs.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "what it got before the close has no gaps"
+    );
 
     // It resumes from its last seq and gets exactly the rest.
     let resumed = TestClient::connect(server.addr, &staff, s, Some(seen)).await;
     let rest: Vec<Seq> = resumed.events().iter().map(|e| e.seq).collect();
     assert_eq!(rest, (seen.0 + 1..=last.0).map(Seq).collect::<Vec<_>>());
-    let texts = resumed.events().iter().filter(|e| matches!(e.body, EventBody::GroupMessagePosted { .. })).count();
+    let texts = resumed
+        .events()
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::GroupMessagePosted { .. }))
+        .count();
     assert_eq!(texts, rest.len());
     server.stop().await;
 }
@@ -206,21 +323,41 @@ async fn a_live_socket_is_closed_at_token_expiry_unless_refreshed() {
     // Halfway through its life one phone refreshes its token over the socket.
     tokio::time::sleep(Duration::from_secs(2)).await;
     refreshed.send(&ClientMessage::RefreshToken {}).await;
-    let ServerMessage::TokenRefreshed { token, expires_at } =
-        refreshed.until(|m| matches!(m, ServerMessage::TokenRefreshed { .. })).await
+    let ServerMessage::TokenRefreshed { token, expires_at } = refreshed
+        .until(|m| matches!(m, ServerMessage::TokenRefreshed { .. }))
+        .await
     else {
         unreachable!()
     };
     assert!(!token.is_empty());
 
     // The other does not, and is closed at expiry with a clear reason.
-    let err = idle.until(|m| matches!(m, ServerMessage::Error { .. })).await;
-    assert!(matches!(err, ServerMessage::Error { code: ErrorCode::TokenExpired, .. }), "{err:?}");
-    assert_eq!(idle.until_closed().await.map(|c| c.0), Some(close_code::UNAUTHORIZED));
+    let err = idle
+        .until(|m| matches!(m, ServerMessage::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            err,
+            ServerMessage::Error {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        idle.until_closed().await.map(|c| c.0),
+        Some(close_code::UNAUTHORIZED)
+    );
 
     // The refreshed one is still up.
     assert!(expires_at > server.app.clock.now());
-    let ok = refreshed.command(Command::SelfReport { seat: group.seats[0], report: SelfReport::Ok {} }).await;
+    let ok = refreshed
+        .command(Command::SelfReport {
+            seat: group.seats[0],
+            report: SelfReport::Ok {},
+        })
+        .await;
     assert!(matches!(ok, ServerMessage::Accepted { .. }), "{ok:?}");
     server.stop().await;
 }

@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use protocol::{
-    Command, CommandKind, Measurement, ObservedStatus, ParticipantState, PostSessionForm, RejectCode, Role, Route,
-    SeatId, SelfReport, ServerMessage, SessionPhase, Viewer,
+    Command, CommandKind, Measurement, ObservedStatus, ParticipantState, PostSessionForm,
+    RejectCode, Role, Route, SeatId, SelfReport, ServerMessage, SessionPhase, Viewer,
 };
 
 /// The table as the clinic specified it, written out independently of the
@@ -26,23 +26,54 @@ const EXPECTED: [(CommandKind, [bool; 4]); 13] = [
 ];
 
 /// Brings a fresh session to a state where `kind` is valid, and returns it.
-async fn prepare(fac: &mut TestClient, med: &mut TestClient, me: &mut TestClient, seat: SeatId, kind: CommandKind) -> Command {
+async fn prepare(
+    fac: &mut TestClient,
+    med: &mut TestClient,
+    me: &mut TestClient,
+    seat: SeatId,
+    kind: CommandKind,
+) -> Command {
     let phase = |to| Command::ChangePhase { to };
     let state = |to| Command::SetParticipantState { seat, to };
     match kind {
-        CommandKind::AddSeat => Command::AddSeat { display_name: "Noor".into(), weight_kg: None, location: None },
+        CommandKind::AddSeat => Command::AddSeat {
+            display_name: "Noor".into(),
+            weight_kg: None,
+            location: None,
+        },
         CommandKind::ChangePhase => phase(SessionPhase::Intentions),
         CommandKind::SetParticipantState => {
-            fac.ok(Command::SubmitArrival { seat, form: arrival() }).await;
+            fac.ok(Command::SubmitArrival {
+                seat,
+                form: arrival(),
+            })
+            .await;
             state(ParticipantState::Ready)
         }
-        CommandKind::SubmitArrival => Command::SubmitArrival { seat, form: arrival() },
-        CommandKind::SelfReport => Command::SelfReport { seat, report: SelfReport::Ok {} },
+        CommandKind::SubmitArrival => Command::SubmitArrival {
+            seat,
+            form: arrival(),
+        },
+        CommandKind::SelfReport => Command::SelfReport {
+            seat,
+            report: SelfReport::Ok {},
+        },
         CommandKind::AcknowledgeSupport => {
-            me.ok(Command::SelfReport { seat, report: SelfReport::NeedSupport { reasons: vec![], note: None } }).await;
+            me.ok(Command::SelfReport {
+                seat,
+                report: SelfReport::NeedSupport {
+                    reasons: vec![],
+                    note: None,
+                },
+            })
+            .await;
             Command::AcknowledgeSupport { seat }
         }
-        CommandKind::ObserveCheckIn => Command::ObserveCheckIn { seat, status: ObservedStatus::Calm, note: None },
+        CommandKind::ObserveCheckIn => Command::ObserveCheckIn {
+            seat,
+            status: ObservedStatus::Calm,
+            note: None,
+        },
         CommandKind::RecordVital => Command::RecordVital {
             seat,
             measurement: Measurement::HeartRate { value: 72.0 },
@@ -50,11 +81,21 @@ async fn prepare(fac: &mut TestClient, med: &mut TestClient, me: &mut TestClient
             device: None,
         },
         CommandKind::RecordDose | CommandKind::Discharge => {
-            fac.ok(Command::SubmitArrival { seat, form: arrival() }).await;
+            fac.ok(Command::SubmitArrival {
+                seat,
+                form: arrival(),
+            })
+            .await;
             fac.ok(state(ParticipantState::Ready)).await;
             fac.ok(phase(SessionPhase::Intentions)).await;
             fac.ok(phase(SessionPhase::Dosing)).await;
-            let dose = Command::RecordDose { seat, route: Route::SublingualOral, mg: 200.0, lot: "L7".into(), administered_at: None };
+            let dose = Command::RecordDose {
+                seat,
+                route: Route::SublingualOral,
+                mg: 200.0,
+                lot: "L7".into(),
+                administered_at: None,
+            };
             if kind == CommandKind::RecordDose {
                 return dose;
             }
@@ -63,13 +104,29 @@ async fn prepare(fac: &mut TestClient, med: &mut TestClient, me: &mut TestClient
             fac.ok(state(ParticipantState::Emerging)).await;
             Command::Discharge { seat }
         }
-        CommandKind::AddNote => Command::AddNote { seat, text: "slept through".into() },
-        CommandKind::PostGroupMessage => Command::PostGroupMessage { text: "Ten minutes to the circle".into() },
+        CommandKind::AddNote => Command::AddNote {
+            seat,
+            text: "slept through".into(),
+        },
+        CommandKind::PostGroupMessage => Command::PostGroupMessage {
+            text: "Ten minutes to the circle".into(),
+        },
         CommandKind::SubmitPostSession => {
-            for to in [SessionPhase::Intentions, SessionPhase::Dosing, SessionPhase::Experience, SessionPhase::Integration] {
+            for to in [
+                SessionPhase::Intentions,
+                SessionPhase::Dosing,
+                SessionPhase::Experience,
+                SessionPhase::Integration,
+            ] {
                 fac.ok(phase(to)).await;
             }
-            Command::SubmitPostSession { seat, form: PostSessionForm { mood: 8.try_into().unwrap(), journal: "".into() } }
+            Command::SubmitPostSession {
+                seat,
+                form: PostSessionForm {
+                    mood: 8.try_into().unwrap(),
+                    journal: "".into(),
+                },
+            }
         }
     }
 }
@@ -81,7 +138,11 @@ async fn every_cell_of_the_role_table_is_enforced() {
     let admin = server.staff_token(ADMIN).await;
     let facilitator = server.staff_token(FACILITATOR).await;
     let medical = server.staff_token(MEDICAL).await;
-    assert_eq!(EXPECTED.len(), CommandKind::ALL.len(), "the table covers every command");
+    assert_eq!(
+        EXPECTED.len(),
+        CommandKind::ALL.len(),
+        "the table covers every command"
+    );
 
     let mut cells = 0;
     for (kind, allowed) in EXPECTED {
@@ -96,19 +157,31 @@ async fn every_cell_of_the_role_table_is_enforced() {
             let before = handle.snapshot(Viewer::Staff).await.unwrap().last_seq;
 
             let answer = match role {
-                Role::Admin => TestClient::connect(addr, &admin, s, None).await.command(command).await,
+                Role::Admin => {
+                    TestClient::connect(addr, &admin, s, None)
+                        .await
+                        .command(command)
+                        .await
+                }
                 Role::Facilitator => fac.command(command).await,
                 Role::Medical => med.command(command).await,
                 Role::Participant => me.command(command).await,
             };
             let after = handle.snapshot(Viewer::Staff).await.unwrap().last_seq;
             if allowed[col] {
-                assert!(matches!(answer, ServerMessage::Accepted { .. }), "{role} should be able to {kind}: {answer:?}");
+                assert!(
+                    matches!(answer, ServerMessage::Accepted { .. }),
+                    "{role} should be able to {kind}: {answer:?}"
+                );
                 assert!(after > before);
             } else {
                 match &answer {
                     ServerMessage::Rejected { rejection, .. } => {
-                        assert_eq!(rejection.code, RejectCode::Forbidden, "{role} {kind}: {rejection:?}")
+                        assert_eq!(
+                            rejection.code,
+                            RejectCode::Forbidden,
+                            "{role} {kind}: {rejection:?}"
+                        )
                     }
                     other => panic!("{role} must not be able to {kind}: {other:?}"),
                 }

@@ -8,7 +8,8 @@ use holdspace::clock::Clock;
 use holdspace::{App, Config};
 use protocol::rest::AddSeat;
 use protocol::{
-    ArrivalForm, ClientMessage, Command, CommandId, Event, SeatId, SessionId, Seq, ServerMessage, StaffRole,
+    ArrivalForm, ClientMessage, Command, CommandId, Event, SeatId, Seq, ServerMessage, SessionId,
+    StaffRole,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,8 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(label: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("holdspace-test-{label}-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("holdspace-test-{label}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
     }
@@ -78,24 +80,42 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let app = App::start(config, Clock::system(), shutdown.clone()).await.unwrap();
+        let app = App::start(config, Clock::system(), shutdown.clone())
+            .await
+            .unwrap();
         seed_staff(&app).await;
         let task = tokio::spawn({
             let app = app.clone();
             async move { holdspace::serve(app, listener).await.unwrap() }
         });
-        TestServer { addr, api: Api::new(addr), app, shutdown, task, _dir: dir }
+        TestServer {
+            addr,
+            api: Api::new(addr),
+            app,
+            shutdown,
+            task,
+            _dir: dir,
+        }
     }
 
     /// A logged-in staff API.
     pub async fn staff(&self, username: &str) -> Api {
-        let login = self.api.login(username, PASSWORD).await.expect("staff login");
+        let login = self
+            .api
+            .login(username, PASSWORD)
+            .await
+            .expect("staff login");
         self.api.with_token(login.token.token)
     }
 
     /// A staff token.
     pub async fn staff_token(&self, username: &str) -> String {
-        self.api.login(username, PASSWORD).await.expect("staff login").token.token
+        self.api
+            .login(username, PASSWORD)
+            .await
+            .expect("staff login")
+            .token
+            .token
     }
 
     /// A new session with `n` seats, each joined with a one-time code.
@@ -105,18 +125,27 @@ impl TestServer {
 
     /// Mints a token with the test secret (to forge expired ones).
     pub fn mint(&self, principal: &Principal, now: protocol::Timestamp, ttl_ms: i64) -> String {
-        auth::Keys::new(SECRET.as_bytes()).issue(principal, now, ttl_ms).0
+        auth::Keys::new(SECRET.as_bytes())
+            .issue(principal, now, ttl_ms)
+            .0
     }
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(PATIENCE, self.task).await.expect("server stops").unwrap();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("server stops")
+            .unwrap();
     }
 }
 
 async fn seed_staff(app: &App) {
     let now = app.clock.now();
-    let clinic = app.store.ensure_clinic("Test clinic".into(), now).await.unwrap();
+    let clinic = app
+        .store
+        .ensure_clinic("Test clinic".into(), now)
+        .await
+        .unwrap();
     let hash = auth::hash_password(PASSWORD);
     for (name, role) in [
         (ADMIN, StaffRole::Admin),
@@ -124,14 +153,21 @@ async fn seed_staff(app: &App) {
         (FACILITATOR_2, StaffRole::Facilitator),
         (MEDICAL, StaffRole::Medical),
     ] {
-        app.store.add_staff(clinic, name.into(), name.into(), role, hash.clone(), now).await.unwrap();
+        app.store
+            .add_staff(clinic, name.into(), name.into(), role, hash.clone(), now)
+            .await
+            .unwrap();
     }
 }
 
 /// Creates a session with `n` seats through the REST API (as `staff`) and
 /// joins each seat with its one-time code.
 pub async fn group(api: &Api, staff: &Api, title: &str, n: usize) -> Group {
-    let session = staff.create_session(title).await.expect("create session").id;
+    let session = staff
+        .create_session(title)
+        .await
+        .expect("create session")
+        .id;
     let mut seats = Vec::new();
     let mut tokens = Vec::new();
     for i in 0..n {
@@ -147,13 +183,21 @@ pub async fn group(api: &Api, staff: &Api, title: &str, n: usize) -> Group {
             .await
             .expect("add seat")
             .seat;
-        let code = staff.join_code(session, seat).await.expect("join code").code;
+        let code = staff
+            .join_code(session, seat)
+            .await
+            .expect("join code")
+            .code;
         let joined = api.join(&code).await.expect("join");
         assert_eq!(joined.seat, seat);
         seats.push(seat);
         tokens.push(joined.token.token);
     }
-    Group { session, seats, tokens }
+    Group {
+        session,
+        seats,
+        tokens,
+    }
 }
 
 /// A session with joined participants.
@@ -183,15 +227,28 @@ pub struct TestClient {
 
 impl TestClient {
     /// Connects, says hello, and reads until `caught_up`.
-    pub async fn connect(addr: SocketAddr, token: &str, session: SessionId, after: Option<Seq>) -> TestClient {
-        let live = Live::connect(addr, token, session, after).await.expect("connect");
+    pub async fn connect(
+        addr: SocketAddr,
+        token: &str,
+        session: SessionId,
+        after: Option<Seq>,
+    ) -> TestClient {
+        let live = Live::connect(addr, token, session, after)
+            .await
+            .expect("connect");
         let mut client = TestClient::from_live(live);
-        client.until(|m| matches!(m, ServerMessage::CaughtUp { .. })).await;
+        client
+            .until(|m| matches!(m, ServerMessage::CaughtUp { .. }))
+            .await;
         client
     }
 
     pub fn from_live(live: Live) -> TestClient {
-        TestClient { live, received: Vec::new(), closed: None }
+        TestClient {
+            live,
+            received: Vec::new(),
+            closed: None,
+        }
     }
 
     /// The next message; `None` once closed. Panics if nothing comes in time.
@@ -199,12 +256,17 @@ impl TestClient {
         if self.closed.is_some() {
             return None;
         }
-        match tokio::time::timeout(PATIENCE, self.live.recv()).await.expect("a message in time") {
+        match tokio::time::timeout(PATIENCE, self.live.recv())
+            .await
+            .expect("a message in time")
+        {
             Some(Received::Message(m)) => {
                 self.received.push(m.clone());
                 Some(m)
             }
-            Some(Received::Unparseable(text)) => panic!("the server sent something unparseable: {text}"),
+            Some(Received::Unparseable(text)) => {
+                panic!("the server sent something unparseable: {text}")
+            }
             Some(Received::Closed(frame)) => {
                 self.closed = Some(frame);
                 None
@@ -222,7 +284,11 @@ impl TestClient {
             match self.next().await {
                 Some(m) if pred(&m) => return m,
                 Some(_) => continue,
-                None => panic!("closed ({:?}) while waiting; got {:#?}", self.closed, self.received.last()),
+                None => panic!(
+                    "closed ({:?}) while waiting; got {:#?}",
+                    self.closed,
+                    self.received.last()
+                ),
             }
         }
     }
@@ -230,7 +296,8 @@ impl TestClient {
     /// Reads until this client has seen event `seq` (already, or now).
     pub async fn reach(&mut self, seq: Seq) {
         if self.last_seq() < seq {
-            self.until(|m| matches!(m, ServerMessage::Event { event } if event.seq >= seq)).await;
+            self.until(|m| matches!(m, ServerMessage::Event { event } if event.seq >= seq))
+                .await;
         }
     }
 
@@ -242,12 +309,16 @@ impl TestClient {
 
     /// Sends a command with a fresh key and waits for its answer.
     pub async fn command(&mut self, command: Command) -> ServerMessage {
-        self.command_with_id(CommandId::from_uuid(uuid::Uuid::new_v4()), command).await
+        self.command_with_id(CommandId::from_uuid(uuid::Uuid::new_v4()), command)
+            .await
     }
 
     /// Sends a command with this key and waits for its answer.
     pub async fn command_with_id(&mut self, id: CommandId, command: Command) -> ServerMessage {
-        self.live.send(&ClientMessage::Command { id, command }).await.expect("send");
+        self.live
+            .send(&ClientMessage::Command { id, command })
+            .await
+            .expect("send");
         self.answer(id).await
     }
 
@@ -255,7 +326,10 @@ impl TestClient {
     pub async fn try_answer(&mut self, id: CommandId) -> Option<ServerMessage> {
         loop {
             match self.next().await? {
-                m @ (ServerMessage::Accepted { id: a, .. } | ServerMessage::Rejected { id: a, .. }) if a == id => {
+                m @ (ServerMessage::Accepted { id: a, .. }
+                | ServerMessage::Rejected { id: a, .. })
+                    if a == id =>
+                {
                     return Some(m);
                 }
                 _ => continue,

@@ -52,7 +52,9 @@ impl FollowedSession {
                 true
             }
             ServerMessage::Event { event } => {
-                let state = self.state.get_or_insert_with(|| SessionState::empty(event.session));
+                let state = self
+                    .state
+                    .get_or_insert_with(|| SessionState::empty(event.session));
                 let applied = state.apply(event);
                 self.last_seq = self.last_seq.max(event.seq);
                 applied
@@ -75,7 +77,9 @@ impl FollowedSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Actor, ClinicId, ClinicPolicy, Event, EventBody, SessionId, StaffId, StaffRole};
+    use protocol::{
+        Actor, ClinicId, ClinicPolicy, Event, EventBody, SessionId, StaffId, StaffRole,
+    };
 
     fn event(seq: u64, body: EventBody) -> ServerMessage {
         ServerMessage::Event {
@@ -111,7 +115,10 @@ mod tests {
         assert!(s.is_caught_up());
         s.reconnecting();
         assert!(!s.is_caught_up());
-        assert!(!s.receive(&message), "an event seen before is not applied twice");
+        assert!(
+            !s.receive(&message),
+            "an event seen before is not applied twice"
+        );
         assert_eq!(s.resume_point(), Seq(5));
         assert_eq!(s.state().unwrap().group_messages.len(), 1);
     }
