@@ -372,3 +372,50 @@ async fn the_rest_api_answers_bad_requests_precisely() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_rate_limited_and_dropped_messages_record_nothing() {
+    let server = TestServer::start_with(|c| {
+        c.rate_per_second = 1.0;
+        c.rate_burst = 3.0;
+    })
+    .await;
+    let group = server.group("flood", 1).await;
+    let s = group.session;
+    let mut fac =
+        TestClient::connect(server.addr, &server.staff_token(FACILITATOR).await, s, None).await;
+    let before = last_seq(&server, s).await;
+    for n in 0..10 {
+        let id = protocol::CommandId::from_uuid(uuid::Uuid::new_v4());
+        fac.send(&ClientMessage::Command {
+            id,
+            command: Command::PostGroupMessage {
+                text: format!("flood {n}"),
+            },
+        })
+        .await;
+    }
+    let (mut accepted, mut limited) = (0, 0);
+    while accepted + limited < 10 {
+        match fac.next().await.expect("connection stays up") {
+            ServerMessage::Accepted { .. } => accepted += 1,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            ServerMessage::Event { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        (3..=4).contains(&accepted),
+        "the burst allowance, plus at most one refill: {accepted}"
+    );
+    let after = last_seq(&server, s).await;
+    assert_eq!(
+        after.0 - before.0,
+        accepted,
+        "dropped messages recorded nothing"
+    );
+    server.stop().await;
+}

@@ -280,3 +280,40 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_sockets_with_a_reason_and_keeps_the_log() {
+    let dir = TempDir::new("sigterm");
+    add_user(dir.path(), FACILITATOR, "facilitator").await;
+    let (mut child, addr) = start(dir.path()).await;
+    let api = Api::new(addr);
+    let token = api.login(FACILITATOR, PASSWORD).await.unwrap().token.token;
+    let g = group(&api, &api.with_token(token.clone()), "sigterm", 2).await;
+    let mut board = TestClient::connect(addr, &token, g.session, None).await;
+    let (_, last) = board
+        .ok(Command::PostGroupMessage {
+            text: "last words".into(),
+        })
+        .await;
+
+    let pid = child.id().expect("running").to_string();
+    let killed = Process::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let (code, reason) = board.until_closed().await.expect("a close frame");
+    assert_eq!(code, protocol::wire::close_code::GOING_AWAY);
+    assert!(reason.contains("shutting down"), "{reason}");
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+
+    let (mut child, addr) = start(dir.path()).await;
+    let log = full_log(addr, &token, g.session).await;
+    assert_eq!(log.last().map(|e| e.seq), Some(last));
+    child.kill().await.unwrap();
+}
