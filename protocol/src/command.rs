@@ -1,9 +1,10 @@
 //! Commands: what clients ask the session to do, the one table of which role may
 //! ask for what, and the typed answer when the session refuses.
 
-use crate::ids::{SeatId, Timestamp};
+use crate::alarm::AlarmRule;
+use crate::ids::{SeatId, Seq, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
-use crate::records::{ArrivalForm, ObservedStatus, PostSessionForm, Route, SelfReport};
+use crate::records::{ArrivalForm, ObservedStatus, PostSessionForm, Rating, Route, SelfReport};
 use crate::role::Role;
 use crate::vitals::Measurement;
 use serde::{Deserialize, Serialize};
@@ -93,11 +94,67 @@ pub enum Command {
         /// When given; the server's time if absent.
         #[serde(default)]
         administered_at: Option<Timestamp>,
+        /// Dose despite the pre-dose BP hold, for this reason (medical sign-off).
+        #[serde(default)]
+        override_reason: Option<String>,
     },
-    /// Medical discharge of a participant.
+    /// Medical discharge of a participant, refused until the checklist holds
+    /// unless overridden with a reason.
     Discharge {
         /// Whom.
         seat: SeatId,
+        /// Discharge although a checklist item does not hold, for this reason.
+        #[serde(default)]
+        override_reason: Option<String>,
+    },
+    /// An observer rating (sedation MOAA/S, dissociation score).
+    RecordRating {
+        /// Whom.
+        seat: SeatId,
+        /// The rating.
+        rating: Rating,
+    },
+    /// Put a facilitator on a participant's check rota (or nobody: `None`).
+    AssignFacilitator {
+        /// Whose checks.
+        seat: SeatId,
+        /// The facilitator's staff id.
+        #[serde(default)]
+        staff: Option<StaffId>,
+    },
+    /// Confirm the participant's ride home.
+    ConfirmRideHome {
+        /// Whose.
+        seat: SeatId,
+    },
+    /// A device feed ends on purpose (so its silence is not an alarm).
+    EndDeviceFeed {
+        /// Whose.
+        seat: SeatId,
+        /// Which device.
+        device: String,
+    },
+    /// Acknowledge an alarm: "I am on it". Audio stops; a latched alarm whose
+    /// condition has ended is cleared.
+    AcknowledgeAlarm {
+        /// The alarm (its `alarm_raised` seq).
+        alarm: Seq,
+    },
+    /// Silence an alarm's audio for this occurrence, at most 120 s.
+    PauseAlarmAudio {
+        /// The alarm.
+        alarm: Seq,
+        /// Seconds, 1–120.
+        seconds: u32,
+    },
+    /// Set an alarm rule for the whole session (`seat` absent) or one
+    /// participant (a known high baseline, say).
+    SetAlarmRule {
+        /// The participant, or absent for the session.
+        #[serde(default)]
+        seat: Option<SeatId>,
+        /// The rule; replaces the rule with the same id.
+        rule: AlarmRule,
     },
     /// A clinical note about a participant (never shown to participants).
     AddNote {
@@ -138,11 +195,18 @@ pub enum CommandKind {
     AddNote,
     PostGroupMessage,
     SubmitPostSession,
+    RecordRating,
+    AssignFacilitator,
+    ConfirmRideHome,
+    EndDeviceFeed,
+    AcknowledgeAlarm,
+    PauseAlarmAudio,
+    SetAlarmRule,
 }
 
 impl CommandKind {
     /// Every kind, in table order.
-    pub const ALL: [CommandKind; 13] = [
+    pub const ALL: [CommandKind; 20] = [
         CommandKind::AddSeat,
         CommandKind::ChangePhase,
         CommandKind::SetParticipantState,
@@ -156,14 +220,22 @@ impl CommandKind {
         CommandKind::AddNote,
         CommandKind::PostGroupMessage,
         CommandKind::SubmitPostSession,
+        CommandKind::RecordRating,
+        CommandKind::AssignFacilitator,
+        CommandKind::ConfirmRideHome,
+        CommandKind::EndDeviceFeed,
+        CommandKind::AcknowledgeAlarm,
+        CommandKind::PauseAlarmAudio,
+        CommandKind::SetAlarmRule,
     ];
 
     /// THE permission table: which roles may send this command. A participant
     /// may in addition act only on their own seat (see [`crate::authorize`]).
     ///
-    /// Admins manage the session but are not clinicians in the room; vitals and
-    /// doses are the medical provider's; "I'm OK" and the journal are the
-    /// participant's own words, so nobody else may send them.
+    /// Admins manage the session but are not clinicians in the room; vitals,
+    /// doses, ratings, discharge and alarm rules are the medical provider's;
+    /// either clinician may acknowledge an alarm; "I'm OK" and the journal
+    /// are the participant's own words, so nobody else may send them.
     pub const fn allowed_roles(self) -> &'static [Role] {
         use Role::*;
         match self {
@@ -180,6 +252,13 @@ impl CommandKind {
             CommandKind::AddNote => &[Facilitator, Medical],
             CommandKind::PostGroupMessage => &[Facilitator, Medical],
             CommandKind::SubmitPostSession => &[Participant],
+            CommandKind::RecordRating => &[Medical],
+            CommandKind::AssignFacilitator => &[Facilitator, Medical],
+            CommandKind::ConfirmRideHome => &[Facilitator, Medical],
+            CommandKind::EndDeviceFeed => &[Medical],
+            CommandKind::AcknowledgeAlarm => &[Facilitator, Medical],
+            CommandKind::PauseAlarmAudio => &[Facilitator, Medical],
+            CommandKind::SetAlarmRule => &[Medical],
         }
     }
 
@@ -204,6 +283,13 @@ impl CommandKind {
             CommandKind::AddNote => "add_note",
             CommandKind::PostGroupMessage => "post_group_message",
             CommandKind::SubmitPostSession => "submit_post_session",
+            CommandKind::RecordRating => "record_rating",
+            CommandKind::AssignFacilitator => "assign_facilitator",
+            CommandKind::ConfirmRideHome => "confirm_ride_home",
+            CommandKind::EndDeviceFeed => "end_device_feed",
+            CommandKind::AcknowledgeAlarm => "acknowledge_alarm",
+            CommandKind::PauseAlarmAudio => "pause_alarm_audio",
+            CommandKind::SetAlarmRule => "set_alarm_rule",
         }
     }
 }
@@ -231,6 +317,13 @@ impl Command {
             Command::AddNote { .. } => CommandKind::AddNote,
             Command::PostGroupMessage { .. } => CommandKind::PostGroupMessage,
             Command::SubmitPostSession { .. } => CommandKind::SubmitPostSession,
+            Command::RecordRating { .. } => CommandKind::RecordRating,
+            Command::AssignFacilitator { .. } => CommandKind::AssignFacilitator,
+            Command::ConfirmRideHome { .. } => CommandKind::ConfirmRideHome,
+            Command::EndDeviceFeed { .. } => CommandKind::EndDeviceFeed,
+            Command::AcknowledgeAlarm { .. } => CommandKind::AcknowledgeAlarm,
+            Command::PauseAlarmAudio { .. } => CommandKind::PauseAlarmAudio,
+            Command::SetAlarmRule { .. } => CommandKind::SetAlarmRule,
         }
     }
 
@@ -239,7 +332,10 @@ impl Command {
         match self {
             Command::AddSeat { .. }
             | Command::ChangePhase { .. }
-            | Command::PostGroupMessage { .. } => None,
+            | Command::PostGroupMessage { .. }
+            | Command::AcknowledgeAlarm { .. }
+            | Command::PauseAlarmAudio { .. } => None,
+            Command::SetAlarmRule { seat, .. } => *seat,
             Command::SetParticipantState { seat, .. }
             | Command::SubmitArrival { seat, .. }
             | Command::SelfReport { seat, .. }
@@ -247,7 +343,11 @@ impl Command {
             | Command::ObserveCheckIn { seat, .. }
             | Command::RecordVital { seat, .. }
             | Command::RecordDose { seat, .. }
-            | Command::Discharge { seat }
+            | Command::Discharge { seat, .. }
+            | Command::RecordRating { seat, .. }
+            | Command::AssignFacilitator { seat, .. }
+            | Command::ConfirmRideHome { seat }
+            | Command::EndDeviceFeed { seat, .. }
             | Command::AddNote { seat, .. }
             | Command::SubmitPostSession { seat, .. } => Some(*seat),
         }
@@ -300,4 +400,12 @@ pub enum RejectCode {
     StorageUnavailable,
     /// The session is overloaded; nothing was recorded. Try again.
     Busy,
+    /// The pre-dose BP hold: no recent BP, or one above the threshold. A
+    /// medical override with a reason doses anyway.
+    DoseHold,
+    /// A discharge checklist item does not hold. A medical override with a
+    /// reason discharges anyway.
+    DischargeNotReady,
+    /// No such alarm (or no longer active).
+    UnknownAlarm,
 }

@@ -2,11 +2,14 @@
 //! current state, becomes the events that record it, or a [`Rejection`]. Pure,
 //! so the browser can check a form with exactly the server's rules.
 
+use crate::alarm::{Alarm, AlarmKind, ClearReason, MAX_AUDIO_PAUSE_S};
 use crate::command::{Command, RejectCode, Rejection};
 use crate::event::EventBody;
-use crate::ids::{SeatId, Timestamp};
+use crate::ids::{SeatId, Seq, Timestamp};
+use crate::monitor;
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::text_limits;
+use crate::records::HoldOverride;
 use crate::records::SelfReport;
 use crate::role::{Actor, Role};
 use crate::state::{Seat, SessionState};
@@ -97,6 +100,23 @@ pub fn decide(
             }])
         }
         Command::ChangePhase { to } => {
+            if *to == SessionPhase::Closed {
+                let still_here: Vec<&str> = state
+                    .seats
+                    .iter()
+                    .filter(|s| s.state.has_been_dosed() && s.state != ParticipantState::Discharged)
+                    .map(|s| s.display_name.as_str())
+                    .collect();
+                if !still_here.is_empty() {
+                    return Err(Rejection::new(
+                        RejectCode::WrongPhase,
+                        format!(
+                            "the session cannot close while dosed participants are not discharged: {}",
+                            still_here.join(", ")
+                        ),
+                    ));
+                }
+            }
             if !state.phase.can_move_to(*to) {
                 return Err(Rejection::new(
                     RejectCode::WrongPhase,
@@ -169,7 +189,15 @@ pub fn decide(
                     format!("{} has no open support request", s.display_name),
                 ));
             }
-            Ok(vec![EventBody::SupportAcknowledged { seat: *seat }])
+            let mut events = vec![EventBody::SupportAcknowledged { seat: *seat }];
+            // Answering the request is acknowledging its alarm.
+            let alarm = state.alarms.iter().find(|a| {
+                a.seat == *seat && a.kind == AlarmKind::Request && a.acknowledged.is_none()
+            });
+            if let Some(a) = alarm {
+                events.push(EventBody::AlarmAcknowledged { alarm: a.id });
+            }
+            Ok(events)
         }
         Command::ObserveCheckIn { seat, status, note } => {
             let s = seat_of(state, *seat)?;
@@ -222,6 +250,7 @@ pub fn decide(
             mg,
             lot,
             administered_at,
+            override_reason,
         } => {
             let s = seat_of(state, *seat)?;
             if !matches!(state.phase, SessionPhase::Dosing | SessionPhase::Experience) {
@@ -258,6 +287,25 @@ pub fn decide(
                     "only staff record doses",
                 ));
             };
+            let override_reason = optional_text(
+                "override reason",
+                override_reason.as_deref(),
+                text_limits::NOTE,
+            )?;
+            let (pre_dose_bp, held) = monitor::dose_hold(s, &state.policy, administered_at);
+            let hold_override = match (held, override_reason) {
+                (None, _) => None,
+                (Some(held_because), Some(reason)) => Some(HoldOverride {
+                    held_because,
+                    reason,
+                }),
+                (Some(held_because), None) => {
+                    return Err(Rejection::new(
+                        RejectCode::DoseHold,
+                        format!("dose held: {held_because}. Take a BP, or override with a reason."),
+                    ));
+                }
+            };
             let mg_per_kg = s.weight_kg.map(|kg| round_to(mg / kg, 3));
             let mut events = vec![EventBody::DoseRecorded {
                 seat: *seat,
@@ -268,6 +316,8 @@ pub fn decide(
                     lot,
                     administered_at,
                     administered_by: staff,
+                    pre_dose_bp,
+                    hold_override,
                 },
             }];
             if s.state == Ready {
@@ -275,9 +325,140 @@ pub fn decide(
             }
             Ok(events)
         }
-        Command::Discharge { seat } => {
+        Command::Discharge {
+            seat,
+            override_reason,
+        } => {
             let s = seat_of(state, *seat)?;
-            Ok(vec![transition(s, ParticipantState::Discharged)?])
+            let change = transition(s, ParticipantState::Discharged)?;
+            let override_reason = optional_text(
+                "override reason",
+                override_reason.as_deref(),
+                text_limits::NOTE,
+            )?;
+            let checklist = monitor::discharge_checklist(s, state, ctx.now);
+            if !checklist.all_met() && override_reason.is_none() {
+                return Err(Rejection::new(
+                    RejectCode::DischargeNotReady,
+                    format!(
+                        "{} is not ready for discharge: {}. Override with a reason to discharge anyway.",
+                        s.display_name,
+                        checklist.unmet().join("; ")
+                    ),
+                ));
+            }
+            let override_reason = if checklist.all_met() {
+                None
+            } else {
+                override_reason
+            };
+            Ok(vec![
+                EventBody::DischargeSigned {
+                    seat: *seat,
+                    checklist,
+                    override_reason,
+                },
+                change,
+            ])
+        }
+        Command::RecordRating { seat, rating } => {
+            let s = seat_of(state, *seat)?;
+            not_left(s)?;
+            if !s.state.has_been_dosed() {
+                return Err(Rejection::new(
+                    RejectCode::InvalidTransition,
+                    format!(
+                        "{} has not been dosed; ratings are recorded after the dose",
+                        s.display_name
+                    ),
+                ));
+            }
+            rating.check().map_err(invalid)?;
+            Ok(vec![EventBody::RatingRecorded {
+                seat: *seat,
+                rating: *rating,
+            }])
+        }
+        Command::AssignFacilitator { seat, staff } => {
+            not_left(seat_of(state, *seat)?)?;
+            Ok(vec![EventBody::FacilitatorAssigned {
+                seat: *seat,
+                staff: *staff,
+            }])
+        }
+        Command::ConfirmRideHome { seat } => {
+            let s = seat_of(state, *seat)?;
+            not_left(s)?;
+            if s.ride_home_confirmed {
+                return Err(Rejection::new(
+                    RejectCode::AlreadyRecorded,
+                    "the ride home is already confirmed",
+                ));
+            }
+            Ok(vec![EventBody::RideHomeConfirmed { seat: *seat }])
+        }
+        Command::EndDeviceFeed { seat, device } => {
+            let s = seat_of(state, *seat)?;
+            if !s.feeds.iter().any(|f| &f.device == device && !f.ended) {
+                return Err(Rejection::new(
+                    RejectCode::NothingToDo,
+                    format!("no device {device} is streaming for {}", s.display_name),
+                ));
+            }
+            Ok(vec![EventBody::DeviceFeedEnded {
+                seat: *seat,
+                device: device.clone(),
+            }])
+        }
+        Command::AcknowledgeAlarm { alarm } => {
+            let a = alarm_of(state, *alarm)?;
+            if a.acknowledged.is_some() {
+                return Err(Rejection::new(
+                    RejectCode::AlreadyRecorded,
+                    "this alarm is already acknowledged",
+                ));
+            }
+            let mut events = vec![EventBody::AlarmAcknowledged { alarm: *alarm }];
+            if !a.condition_active {
+                events.push(EventBody::AlarmCleared {
+                    alarm: *alarm,
+                    reason: ClearReason::Acknowledged,
+                });
+            }
+            // Acknowledging a support alarm is answering the request.
+            if a.kind == AlarmKind::Request && state.seat(a.seat).is_some_and(|s| s.needs_support())
+            {
+                events.push(EventBody::SupportAcknowledged { seat: a.seat });
+            }
+            Ok(events)
+        }
+        Command::PauseAlarmAudio { alarm, seconds } => {
+            let a = alarm_of(state, *alarm)?;
+            if *seconds == 0 || *seconds > MAX_AUDIO_PAUSE_S {
+                return Err(invalid(format!(
+                    "an audio pause lasts 1 to {MAX_AUDIO_PAUSE_S} seconds"
+                )));
+            }
+            if a.acknowledged.is_some() {
+                return Err(Rejection::new(
+                    RejectCode::NothingToDo,
+                    "an acknowledged alarm is already silent",
+                ));
+            }
+            Ok(vec![EventBody::AlarmAudioPaused {
+                alarm: *alarm,
+                until: ctx.now.plus_ms(i64::from(*seconds) * 1000),
+            }])
+        }
+        Command::SetAlarmRule { seat, rule } => {
+            if let Some(seat) = seat {
+                seat_of(state, *seat)?;
+            }
+            rule.validate().map_err(invalid)?;
+            Ok(vec![EventBody::AlarmRuleSet {
+                seat: *seat,
+                rule: rule.clone(),
+            }])
         }
         Command::AddNote { seat, text } => {
             seat_of(state, *seat)?;
@@ -324,6 +505,15 @@ fn seat_of(state: &SessionState, seat: SeatId) -> Result<&Seat, Rejection> {
     })
 }
 
+fn alarm_of(state: &SessionState, alarm: Seq) -> Result<&Alarm, Rejection> {
+    state.alarm(alarm).ok_or_else(|| {
+        Rejection::new(
+            RejectCode::UnknownAlarm,
+            format!("alarm {alarm} is not active (already cleared, or never raised)"),
+        )
+    })
+}
+
 fn not_left(seat: &Seat) -> Result<(), Rejection> {
     if seat.state.has_left() {
         return Err(Rejection::new(
@@ -362,7 +552,7 @@ fn transition(seat: &Seat, to: ParticipantState) -> Result<EventBody, Rejection>
     })
 }
 
-fn invalid(message: String) -> Rejection {
+fn invalid(message: impl Into<String>) -> Rejection {
     Rejection::new(RejectCode::InvalidInput, message)
 }
 

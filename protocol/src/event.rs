@@ -1,11 +1,13 @@
 //! Events: the durable record of everything that happened in a session, in
 //! order. The log of events is the truth; every other view is a fold of it.
 
-use crate::ids::{ClinicId, CommandId, SeatId, Seq, SessionId, Timestamp};
+use crate::alarm::{AlarmKind, AlarmPriority, AlarmRule, ClearReason};
+use crate::ids::{ClinicId, CommandId, SeatId, Seq, SessionId, StaffId, Timestamp};
+use crate::monitor::DischargeChecklist;
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::ClinicPolicy;
-use crate::records::{ArrivalForm, Dose, ObservedStatus, PostSessionForm, SelfReport};
-use crate::role::{Actor, Viewer};
+use crate::records::{ArrivalForm, Dose, ObservedStatus, PostSessionForm, Rating, SelfReport};
+use crate::role::{Actor, Role, Viewer};
 use crate::vitals::VitalReading;
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +129,116 @@ pub enum EventBody {
         /// Mood and journal.
         form: PostSessionForm,
     },
+    /// An observer rating (sedation, dissociation).
+    RatingRecorded {
+        /// Whom.
+        seat: SeatId,
+        /// The rating.
+        rating: Rating,
+    },
+    /// A facilitator is (or no one is) on the check rota for a participant.
+    FacilitatorAssigned {
+        /// Whose checks.
+        seat: SeatId,
+        /// The facilitator, or `None` for anyone.
+        staff: Option<StaffId>,
+    },
+    /// Staff confirmed the participant's ride home.
+    RideHomeConfirmed {
+        /// Whose.
+        seat: SeatId,
+    },
+    /// A device stopped streaming on purpose (probe removed).
+    DeviceFeedEnded {
+        /// Whose.
+        seat: SeatId,
+        /// Which device.
+        device: String,
+    },
+    /// The participant's phone connected (from none).
+    ParticipantConnected {
+        /// Whose.
+        seat: SeatId,
+    },
+    /// The participant's last connection closed.
+    ParticipantDisconnected {
+        /// Whose.
+        seat: SeatId,
+    },
+    /// The medical provider signed the discharge, with the checklist as it
+    /// stood and, if not every item held, the reason for discharging anyway.
+    DischargeSigned {
+        /// Whom.
+        seat: SeatId,
+        /// The checklist at signing.
+        checklist: DischargeChecklist,
+        /// Why discharged although an item did not hold.
+        override_reason: Option<String>,
+    },
+    /// An alarm rule changed for the session (`seat: None`) or one participant.
+    AlarmRuleSet {
+        /// The participant, or `None` for the whole session.
+        seat: Option<SeatId>,
+        /// The rule, replacing any with the same id.
+        rule: AlarmRule,
+    },
+    /// An alarm was raised; its id is this event's seq.
+    AlarmRaised {
+        /// Whose.
+        seat: SeatId,
+        /// The rule's id.
+        rule: String,
+        /// The rule's label.
+        label: String,
+        /// Priority.
+        priority: AlarmPriority,
+        /// Kind.
+        kind: AlarmKind,
+        /// Why, in words.
+        detail: String,
+        /// Roles notified first.
+        notify: Vec<Role>,
+        /// The rota facilitator, if any.
+        assigned_to: Option<StaffId>,
+        /// Stays after the condition ends until acknowledged.
+        latching: bool,
+    },
+    /// An alarm's condition ended (it stays: latching, unacknowledged) or returned.
+    AlarmConditionChanged {
+        /// The alarm.
+        alarm: Seq,
+        /// Whether the condition now holds.
+        active: bool,
+    },
+    /// Someone took responsibility for an alarm; its audio stops.
+    AlarmAcknowledged {
+        /// The alarm.
+        alarm: Seq,
+    },
+    /// Audio silenced for this occurrence until `until` (at most 2 minutes).
+    AlarmAudioPaused {
+        /// The alarm.
+        alarm: Seq,
+        /// Until when.
+        until: Timestamp,
+    },
+    /// Nobody acknowledged in time: notify again, more widely (and maybe at a
+    /// higher priority).
+    AlarmEscalated {
+        /// The alarm.
+        alarm: Seq,
+        /// Priority from now on.
+        priority: AlarmPriority,
+        /// Roles notified from now on.
+        notify: Vec<Role>,
+    },
+    /// An alarm left the list.
+    AlarmCleared {
+        /// The alarm.
+        alarm: Seq,
+        /// Why.
+        reason: ClearReason,
+    },
 }
 
 /// Who may see an event.
@@ -145,8 +257,24 @@ impl EventBody {
     pub fn seat(&self) -> Option<SeatId> {
         use EventBody::*;
         match self {
-            SessionCreated { .. } | PhaseChanged { .. } | GroupMessagePosted { .. } => None,
-            SeatAdded { seat, .. }
+            SessionCreated { .. }
+            | PhaseChanged { .. }
+            | GroupMessagePosted { .. }
+            | AlarmConditionChanged { .. }
+            | AlarmAcknowledged { .. }
+            | AlarmAudioPaused { .. }
+            | AlarmEscalated { .. }
+            | AlarmCleared { .. } => None,
+            AlarmRuleSet { seat, .. } => *seat,
+            RatingRecorded { seat, .. }
+            | FacilitatorAssigned { seat, .. }
+            | RideHomeConfirmed { seat }
+            | DeviceFeedEnded { seat, .. }
+            | ParticipantConnected { seat }
+            | ParticipantDisconnected { seat }
+            | DischargeSigned { seat, .. }
+            | AlarmRaised { seat, .. }
+            | SeatAdded { seat, .. }
             | ParticipantStateChanged { seat, .. }
             | ArrivalRecorded { seat, .. }
             | SelfReported { seat, .. }
@@ -167,8 +295,26 @@ impl EventBody {
             SessionCreated { .. } | PhaseChanged { .. } | GroupMessagePosted { .. } => {
                 Audience::Everyone
             }
-            ObservedCheckIn { .. } | NoteAdded { .. } => Audience::StaffOnly,
-            SeatAdded { seat, .. }
+            // Clinical observations, alarms and the monitoring machinery stay
+            // with staff: a phone in a dim room shows its owner's own record,
+            // not an SpO2 alarm about them.
+            ObservedCheckIn { .. }
+            | NoteAdded { .. }
+            | RatingRecorded { .. }
+            | FacilitatorAssigned { .. }
+            | DeviceFeedEnded { .. }
+            | ParticipantConnected { .. }
+            | ParticipantDisconnected { .. }
+            | DischargeSigned { .. }
+            | AlarmRuleSet { .. }
+            | AlarmRaised { .. }
+            | AlarmConditionChanged { .. }
+            | AlarmAcknowledged { .. }
+            | AlarmAudioPaused { .. }
+            | AlarmEscalated { .. }
+            | AlarmCleared { .. } => Audience::StaffOnly,
+            RideHomeConfirmed { seat }
+            | SeatAdded { seat, .. }
             | ParticipantStateChanged { seat, .. }
             | ArrivalRecorded { seat, .. }
             | SelfReported { seat, .. }
@@ -196,6 +342,20 @@ impl EventBody {
             NoteAdded { .. } => "note_added",
             GroupMessagePosted { .. } => "group_message_posted",
             PostSessionRecorded { .. } => "post_session_recorded",
+            RatingRecorded { .. } => "rating_recorded",
+            FacilitatorAssigned { .. } => "facilitator_assigned",
+            RideHomeConfirmed { .. } => "ride_home_confirmed",
+            DeviceFeedEnded { .. } => "device_feed_ended",
+            ParticipantConnected { .. } => "participant_connected",
+            ParticipantDisconnected { .. } => "participant_disconnected",
+            DischargeSigned { .. } => "discharge_signed",
+            AlarmRuleSet { .. } => "alarm_rule_set",
+            AlarmRaised { .. } => "alarm_raised",
+            AlarmConditionChanged { .. } => "alarm_condition_changed",
+            AlarmAcknowledged { .. } => "alarm_acknowledged",
+            AlarmAudioPaused { .. } => "alarm_audio_paused",
+            AlarmEscalated { .. } => "alarm_escalated",
+            AlarmCleared { .. } => "alarm_cleared",
         }
     }
 }

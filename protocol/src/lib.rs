@@ -23,6 +23,8 @@
 //! - [`vitals`]: measurements (LOINC, UCUM), readings with provenance, plausibility.
 //! - [`records`]: check-ins, doses, post-session form.
 //! - [`policy`]: every configurable number, recorded in the session's first event.
+//! - [`alarm`]: alarm priorities, kinds and rules as data (the default table).
+//! - [`monitor`]: rule evaluation, schedules, the dose hold, discharge checklist, monitoring form.
 //! - [`event`]: the durable record and who may see each event.
 //! - [`command`]: what clients may ask, and the one role table.
 //! - [`decide`](mod@decide): command + state → events or a typed rejection.
@@ -30,10 +32,12 @@
 //! - [`wire`]: the WebSocket messages in both directions.
 //! - [`rest`]: the REST API bodies.
 
+pub mod alarm;
 pub mod command;
 pub mod decide;
 pub mod event;
 pub mod ids;
+pub mod monitor;
 pub mod phase;
 pub mod policy;
 pub mod records;
@@ -43,6 +47,7 @@ pub mod state;
 pub mod vitals;
 pub mod wire;
 
+pub use alarm::{Alarm, AlarmKind, AlarmPriority, AlarmRule};
 pub use command::{Command, CommandKind, RejectCode, Rejection};
 pub use decide::{Context, authorize, decide};
 pub use event::{Audience, Event, EventBody};
@@ -50,7 +55,8 @@ pub use ids::{ClinicId, CommandId, MINUTE_MS, SeatId, Seq, SessionId, StaffId, T
 pub use phase::{ParticipantState, SessionPhase};
 pub use policy::ClinicPolicy;
 pub use records::{
-    ArrivalForm, Dose, ObservedStatus, PostSessionForm, Route, Score, SelfReport, SupportReason,
+    ArrivalForm, Dose, ObservedStatus, PostSessionForm, Rating, Route, Score, SelfReport,
+    SupportReason,
 };
 pub use role::{Actor, Role, StaffRole, Viewer};
 pub use state::{Seat, SessionState};
@@ -59,5 +65,7 @@ pub use wire::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 
 #[cfg(test)]
 mod doc_examples;
+#[cfg(test)]
+mod monitor_tests;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! clinic may change; the policy in force is recorded in the session's first
 //! event, so replaying a session's log always reaches the same decisions.
 
+use crate::alarm::{AlarmRule, EscalationPolicy, default_rules};
 use crate::vitals::VitalComponent;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,16 @@ pub struct ClinicPolicy {
     /// How far back a measured-at or administered-at time may lie, ms: late
     /// entry of a paper reading is fine, a reading from yesterday is an error.
     pub backdate_limit_ms: i64,
+    /// The alarm rules (`domain.md`'s table by default).
+    pub alarm_rules: Vec<AlarmRule>,
+    /// When unacknowledged alarms re-notify every staff role.
+    pub escalation: EscalationPolicy,
+    /// The pre-dose BP hold.
+    pub dose_hold: DoseHoldPolicy,
+    /// When BP readings are due.
+    pub bp_schedule: BpSchedulePolicy,
+    /// What discharge requires.
+    pub discharge: DischargePolicy,
 }
 
 impl Default for ClinicPolicy {
@@ -102,6 +113,116 @@ impl Default for ClinicPolicy {
             max_single_dose_mg: 500.0,
             future_tolerance_ms: 60_000,
             backdate_limit_ms: 6 * 60 * 60_000,
+            alarm_rules: default_rules(),
+            escalation: EscalationPolicy::default(),
+            dose_hold: DoseHoldPolicy::default(),
+            bp_schedule: BpSchedulePolicy::default(),
+            discharge: DischargePolicy::default(),
+        }
+    }
+}
+
+impl ClinicPolicy {
+    /// Checks the policy a clinic submits; the message names what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        for rule in &self.alarm_rules {
+            rule.validate()?;
+            if !ids.insert(rule.id.as_str()) {
+                return Err(format!("rule id {} appears twice", rule.id));
+            }
+        }
+        for (name, r) in [
+            ("systolic", self.vital_limits.systolic),
+            ("diastolic", self.vital_limits.diastolic),
+            ("heart_rate", self.vital_limits.heart_rate),
+            ("spo2", self.vital_limits.spo2),
+            ("respiratory_rate", self.vital_limits.respiratory_rate),
+            ("body_temperature", self.vital_limits.body_temperature),
+            ("body_weight", self.vital_limits.body_weight),
+        ] {
+            if !(r.min.is_finite() && r.max.is_finite() && r.min < r.max) {
+                return Err(format!("vital_limits.{name}: min must be below max"));
+            }
+        }
+        if !(1..=64).contains(&self.max_seats) {
+            return Err("max_seats must be 1 to 64".into());
+        }
+        if !(self.max_single_dose_mg.is_finite() && self.max_single_dose_mg > 0.0) {
+            return Err("max_single_dose_mg must be more than 0".into());
+        }
+        if self.future_tolerance_ms < 0 || self.backdate_limit_ms < 0 {
+            return Err("time tolerances must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
+/// The pre-dose BP hold: a dose is refused without a recent BP, or with a BP
+/// above the threshold, unless the medical provider overrides with a reason.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoseHoldPolicy {
+    /// A pre-dose BP must have been measured within this many minutes.
+    pub bp_max_age_min: u32,
+    /// Hold when systolic is above this, mm[Hg].
+    pub systolic_above: f64,
+    /// Hold when diastolic is above this, mm[Hg].
+    pub diastolic_above: f64,
+}
+
+impl Default for DoseHoldPolicy {
+    fn default() -> Self {
+        DoseHoldPolicy {
+            bp_max_age_min: 30,
+            systolic_above: 140.0,
+            diastolic_above: 90.0,
+        }
+    }
+}
+
+/// When BP readings are due (each satisfied by a BP taken from 5 minutes
+/// before the due time on).
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BpSchedulePolicy {
+    /// After the first dose (the BP peak), minutes.
+    pub after_dose_min: u32,
+    /// Also this soon after the first dose when the baseline was above the
+    /// hold threshold, minutes.
+    pub elevated_after_dose_min: u32,
+    /// After each further dose (a dose increase), minutes.
+    pub after_further_dose_min: u32,
+}
+
+impl Default for BpSchedulePolicy {
+    fn default() -> Self {
+        BpSchedulePolicy {
+            after_dose_min: 40,
+            elevated_after_dose_min: 25,
+            after_further_dose_min: 40,
+        }
+    }
+}
+
+/// What the discharge checklist requires.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DischargePolicy {
+    /// Minutes since the first dose (Spravato REMS: 120).
+    pub min_after_first_dose_min: u32,
+    /// The latest vitals must be at most this old, minutes.
+    pub vitals_max_age_min: u32,
+    /// Highest observer dissociation score that counts as resolved.
+    pub dissociation_resolved_at_most: u8,
+}
+
+impl Default for DischargePolicy {
+    fn default() -> Self {
+        DischargePolicy {
+            min_after_first_dose_min: 120,
+            vitals_max_age_min: 30,
+            dissociation_resolved_at_most: 0,
         }
     }
 }

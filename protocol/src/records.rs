@@ -138,6 +138,28 @@ impl fmt::Display for Route {
     }
 }
 
+/// A BP value with its time, as the hold and the monitoring form quote it.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BpValue {
+    /// Systolic, mm[Hg].
+    pub systolic: f64,
+    /// Diastolic, mm[Hg].
+    pub diastolic: f64,
+    /// When measured.
+    pub measured_at: Timestamp,
+}
+
+/// A medical override of the pre-dose BP hold.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldOverride {
+    /// What the hold was ("pre-dose BP 152/94 is above 140/90").
+    pub held_because: String,
+    /// The provider's reason for dosing anyway.
+    pub reason: String,
+}
+
 /// One administered dose.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +176,48 @@ pub struct Dose {
     pub administered_at: Timestamp,
     /// Who gave it.
     pub administered_by: StaffId,
+    /// The BP the hold looked at (the latest before the dose).
+    pub pre_dose_bp: Option<BpValue>,
+    /// Set when the dose was given despite the hold.
+    pub hold_override: Option<HoldOverride>,
+}
+
+/// An observer rating. Scores only: copyrighted item text is not embedded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "scale", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rating {
+    /// Modified Observer's Assessment of Alertness/Sedation: 0 (no response
+    /// to painful stimulus) … 5 (responds readily to name, alert).
+    Sedation {
+        /// 0–5.
+        moaas: u8,
+    },
+    /// Observer-rated dissociation, the total score of the clinic's observer
+    /// scale (e.g. CADSS observer items), 0 = none.
+    Dissociation {
+        /// 0–100.
+        score: u8,
+    },
+}
+
+impl Rating {
+    /// Highest MOAA/S (fully alert).
+    pub const MOAAS_ALERT: u8 = 5;
+    /// Highest dissociation total accepted.
+    pub const DISSOCIATION_MAX: u8 = 100;
+
+    /// Whether the score is on its scale.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            Rating::Sedation { moaas } if moaas > Rating::MOAAS_ALERT => {
+                Err(format!("MOAA/S runs from 0 to 5, got {moaas}"))
+            }
+            Rating::Dissociation { score } if score > Rating::DISSOCIATION_MAX => Err(format!(
+                "a dissociation score runs from 0 to 100, got {score}"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Post-session check-in: mood after the integration circle and a journal entry.

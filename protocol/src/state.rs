@@ -2,12 +2,14 @@
 //! events. The server and the browser both fold events with
 //! [`SessionState::apply`]; nothing else changes a `SessionState`.
 
+use crate::alarm::{Alarm, AlarmRule};
 use crate::event::{Event, EventBody};
 use crate::ids::{ClinicId, SeatId, Seq, SessionId, StaffId, Timestamp};
+use crate::monitor::{self, DischargeChecklist};
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::ClinicPolicy;
 use crate::records::{
-    ArrivalForm, Dose, ObservedStatus, PostSessionForm, SelfReport, SupportReason,
+    ArrivalForm, Dose, ObservedStatus, PostSessionForm, Rating, SelfReport, SupportReason,
 };
 use crate::role::{Actor, Viewer};
 use crate::vitals::{Measurement, VitalKind, VitalReading};
@@ -28,10 +30,16 @@ pub struct SessionState {
     pub policy: ClinicPolicy,
     /// The group's phase.
     pub phase: SessionPhase,
+    /// When the phase began.
+    pub phase_since: Timestamp,
     /// Seats in the order they were added.
     pub seats: Vec<Seat>,
     /// Messages to the whole group, oldest first.
     pub group_messages: Vec<GroupMessage>,
+    /// Alarm rules changed for this session (over the policy's).
+    pub rule_overrides: Vec<AlarmRule>,
+    /// Alarms raised and not yet cleared, oldest first.
+    pub alarms: Vec<Alarm>,
     /// The last event applied.
     pub last_seq: Seq,
 }
@@ -49,6 +57,10 @@ pub struct Seat {
     pub location: Option<String>,
     /// Where they are on their path.
     pub state: ParticipantState,
+    /// When they entered that state.
+    pub state_since: Timestamp,
+    /// When they first entered emergence (the pre-discharge BP is due then).
+    pub emerged_at: Option<Timestamp>,
     /// Arrival check-in, once done.
     pub arrival: Option<Stamped<ArrivalForm>>,
     /// Their latest "I'm OK" / "I need support".
@@ -65,6 +77,78 @@ pub struct Seat {
     pub notes: Vec<Note>,
     /// Post-session check-in, once done.
     pub post_session: Option<Stamped<PostSessionForm>>,
+    /// Every BP reading, in the order recorded (few: the schedule, the hold
+    /// and the monitoring form need them all).
+    pub bp_history: Vec<VitalReading>,
+    /// Observer ratings, in order.
+    pub ratings: Vec<Stamped<Rating>>,
+    /// Lowest SpO2 and respiratory rate seen since the first dose.
+    pub lowest_after_dose: LowestAfterDose,
+    /// The facilitator on this participant's check rota.
+    pub assigned_facilitator: Option<StaffId>,
+    /// Ride home confirmed (on arrival or later by staff).
+    pub ride_home_confirmed: bool,
+    /// Devices streaming readings for this participant.
+    pub feeds: Vec<DeviceFeed>,
+    /// Whether their phone is connected, since when; `None` until it first is.
+    pub presence: Option<Presence>,
+    /// For reading-driven alarm rules: since when the condition has held.
+    pub onsets: Vec<Onset>,
+    /// Alarm rules changed for this participant.
+    pub rule_overrides: Vec<AlarmRule>,
+    /// The signed discharge.
+    pub discharge: Option<DischargeRecord>,
+}
+
+/// Lowest values after the first dose (respiratory depression on the form).
+#[derive(Clone, Copy, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct LowestAfterDose {
+    /// Lowest SpO2, %.
+    pub spo2: Option<f64>,
+    /// Lowest respiratory rate, /min.
+    pub respiratory_rate: Option<f64>,
+}
+
+/// A device streaming for a participant.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DeviceFeed {
+    /// Device id.
+    pub device: String,
+    /// When its last reading was received.
+    pub last_received_at: Timestamp,
+    /// Ended on purpose (its silence is not an alarm).
+    pub ended: bool,
+}
+
+/// A participant's phone connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Presence {
+    /// Connected now.
+    pub connected: bool,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// When a reading-driven rule's condition began to hold.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Onset {
+    /// Rule id.
+    pub rule: String,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// A signed discharge.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct DischargeRecord {
+    /// The checklist at signing.
+    pub checklist: DischargeChecklist,
+    /// The reason, if discharged although an item did not hold.
+    pub override_reason: Option<String>,
+    /// The medical provider who signed.
+    pub by: StaffId,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// A record with the time the server recorded it and its event.
@@ -150,6 +234,7 @@ impl Seat {
         display_name: String,
         weight_kg: Option<f64>,
         location: Option<String>,
+        at: Timestamp,
     ) -> Seat {
         Seat {
             id,
@@ -157,6 +242,8 @@ impl Seat {
             weight_kg,
             location,
             state: ParticipantState::Invited,
+            state_since: at,
+            emerged_at: None,
             arrival: None,
             last_report: None,
             support: None,
@@ -165,7 +252,38 @@ impl Seat {
             doses: Vec::new(),
             notes: Vec::new(),
             post_session: None,
+            bp_history: Vec::new(),
+            ratings: Vec::new(),
+            lowest_after_dose: LowestAfterDose::default(),
+            assigned_facilitator: None,
+            ride_home_confirmed: false,
+            feeds: Vec::new(),
+            presence: None,
+            onsets: Vec::new(),
+            rule_overrides: Vec::new(),
+            discharge: None,
         }
+    }
+
+    /// The latest sedation (MOAA/S) rating.
+    pub fn latest_sedation(&self) -> Option<(u8, Timestamp)> {
+        self.ratings.iter().rev().find_map(|r| match r.value {
+            Rating::Sedation { moaas } => Some((moaas, r.at)),
+            Rating::Dissociation { .. } => None,
+        })
+    }
+
+    /// The latest dissociation score.
+    pub fn latest_dissociation(&self) -> Option<(u8, Timestamp)> {
+        self.ratings.iter().rev().find_map(|r| match r.value {
+            Rating::Dissociation { score } => Some((score, r.at)),
+            Rating::Sedation { .. } => None,
+        })
+    }
+
+    /// Since when a reading-driven rule's condition has held.
+    pub fn onset(&self, rule: &str) -> Option<Timestamp> {
+        self.onsets.iter().find(|o| o.rule == rule).map(|o| o.since)
     }
 
     /// The latest reading of one kind.
@@ -203,8 +321,11 @@ impl SessionState {
             created_at: Timestamp::default(),
             policy: ClinicPolicy::default(),
             phase: SessionPhase::Preparation,
+            phase_since: Timestamp::default(),
             seats: Vec::new(),
             group_messages: Vec::new(),
+            rule_overrides: Vec::new(),
+            alarms: Vec::new(),
             last_seq: Seq::ZERO,
         }
     }
@@ -226,8 +347,13 @@ impl SessionState {
         self.seats.iter().find(|s| s.id == id)
     }
 
-    fn seat_mut(&mut self, id: SeatId) -> Option<&mut Seat> {
-        self.seats.iter_mut().find(|s| s.id == id)
+    /// An active alarm by id.
+    pub fn alarm(&self, id: Seq) -> Option<&Alarm> {
+        self.alarms.iter().find(|a| a.id == id)
+    }
+
+    fn alarm_mut(&mut self, id: Seq) -> Option<&mut Alarm> {
+        self.alarms.iter_mut().find(|a| a.id == id)
     }
 
     /// THE reducer. Applies one event and returns whether it was applied.
@@ -254,6 +380,7 @@ impl SessionState {
                 self.title = title.clone();
                 self.policy = policy.clone();
                 self.created_at = at;
+                self.phase_since = at;
             }
             EventBody::SeatAdded {
                 seat,
@@ -267,10 +394,100 @@ impl SessionState {
                         display_name.clone(),
                         *weight_kg,
                         location.clone(),
+                        at,
                     ));
                 }
             }
-            EventBody::PhaseChanged { to, .. } => self.phase = *to,
+            EventBody::PhaseChanged { to, .. } => {
+                self.phase = *to;
+                self.phase_since = at;
+            }
+            EventBody::AlarmRuleSet { seat, rule } => {
+                let overrides = match seat {
+                    None => &mut self.rule_overrides,
+                    Some(id) => match self.seats.iter_mut().find(|s| s.id == *id) {
+                        Some(s) => &mut s.rule_overrides,
+                        None => return true,
+                    },
+                };
+                match overrides.iter_mut().find(|r| r.id == rule.id) {
+                    Some(existing) => *existing = rule.clone(),
+                    None => overrides.push(rule.clone()),
+                }
+                // A changed rule starts its confirmation afresh from the
+                // latest readings.
+                let SessionState {
+                    policy,
+                    rule_overrides,
+                    seats,
+                    ..
+                } = self;
+                for s in seats
+                    .iter_mut()
+                    .filter(|s| seat.is_none_or(|id| id == s.id))
+                {
+                    s.onsets.retain(|o| o.rule != rule.id);
+                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, s, at);
+                }
+            }
+            EventBody::AlarmRaised {
+                seat,
+                rule,
+                label,
+                priority,
+                kind,
+                detail,
+                notify,
+                assigned_to,
+                latching,
+            } => self.alarms.push(Alarm {
+                id: seq,
+                seat: *seat,
+                rule: rule.clone(),
+                label: label.clone(),
+                priority: *priority,
+                kind: *kind,
+                detail: detail.clone(),
+                raised_at: at,
+                notify: notify.clone(),
+                assigned_to: *assigned_to,
+                condition_active: true,
+                latching: *latching,
+                acknowledged: None,
+                escalations: 0,
+                last_notified_at: at,
+                audio_paused_until: None,
+            }),
+            EventBody::AlarmConditionChanged { alarm, active } => {
+                if let Some(a) = self.alarm_mut(*alarm) {
+                    a.condition_active = *active;
+                }
+            }
+            EventBody::AlarmAcknowledged { alarm } => {
+                if let (Some(a), Some(by)) = (self.alarm_mut(*alarm), by) {
+                    a.acknowledged.get_or_insert(Acknowledgement { by, at });
+                }
+            }
+            EventBody::AlarmAudioPaused { alarm, until } => {
+                if let Some(a) = self.alarm_mut(*alarm) {
+                    a.audio_paused_until = Some(*until);
+                }
+            }
+            EventBody::AlarmEscalated {
+                alarm,
+                priority,
+                notify,
+            } => {
+                if let Some(a) = self.alarm_mut(*alarm) {
+                    a.priority = *priority;
+                    a.notify = notify.clone();
+                    a.escalations += 1;
+                    a.last_notified_at = at;
+                    // A re-notification sounds again, whatever pause there was.
+                    a.audio_paused_until = None;
+                }
+            }
+            EventBody::AlarmCleared { alarm, .. } => self.alarms.retain(|a| a.id != *alarm),
             EventBody::GroupMessagePosted { text } => {
                 if let Some(by) = by {
                     self.group_messages.push(GroupMessage {
@@ -281,27 +498,58 @@ impl SessionState {
                 }
             }
             body => {
-                let Some(seat) = body.seat().and_then(|id| self.seat_mut(id)) else {
+                let SessionState {
+                    policy,
+                    rule_overrides,
+                    seats,
+                    ..
+                } = self;
+                let Some(seat) = body
+                    .seat()
+                    .and_then(|id| seats.iter_mut().find(|s| s.id == id))
+                else {
                     return true;
                 };
                 apply_to_seat(seat, body, at, seq, by);
+                if matches!(
+                    body,
+                    EventBody::VitalRecorded { .. }
+                        | EventBody::RatingRecorded { .. }
+                        | EventBody::DoseRecorded { .. }
+                ) {
+                    let when = match body {
+                        EventBody::VitalRecorded { reading, .. } => reading.measured_at,
+                        _ => at,
+                    };
+                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, seat, when);
+                }
             }
         }
         true
     }
 
     /// What `viewer` may see of this state. For a participant: only their own
-    /// seat, without staff observations and notes. Equal (but for `last_seq`)
-    /// to folding only the events visible to them; a property test holds it so.
+    /// seat, without staff observations, notes, ratings, alarms and the
+    /// monitoring machinery. Redacting the fold of only the events visible to
+    /// them gives the same (but for `last_seq`); a property test holds it so.
     pub fn redacted_for(&self, viewer: Viewer) -> SessionState {
         match viewer {
             Viewer::Staff => self.clone(),
             Viewer::Participant(own) => {
                 let mut view = self.clone();
                 view.seats.retain(|s| s.id == own);
+                view.alarms.clear();
+                view.rule_overrides.clear();
                 for seat in &mut view.seats {
                     seat.last_observed = None;
                     seat.notes.clear();
+                    seat.ratings.clear();
+                    seat.assigned_facilitator = None;
+                    seat.feeds.clear();
+                    seat.presence = None;
+                    seat.onsets.clear();
+                    seat.rule_overrides.clear();
+                    seat.discharge = None;
                 }
                 view
             }
@@ -311,8 +559,15 @@ impl SessionState {
 
 fn apply_to_seat(seat: &mut Seat, body: &EventBody, at: Timestamp, seq: Seq, by: Option<StaffId>) {
     match body {
-        EventBody::ParticipantStateChanged { to, .. } => seat.state = *to,
+        EventBody::ParticipantStateChanged { to, .. } => {
+            seat.state = *to;
+            seat.state_since = at;
+            if *to == ParticipantState::Emerging {
+                seat.emerged_at.get_or_insert(at);
+            }
+        }
         EventBody::ArrivalRecorded { form, .. } => {
+            seat.ride_home_confirmed |= form.ride_home_arranged;
             seat.arrival = Some(Stamped {
                 value: form.clone(),
                 at,
@@ -368,8 +623,35 @@ fn apply_to_seat(seat: &mut Seat, body: &EventBody, at: Timestamp, seq: Seq, by:
             }
         }
         EventBody::VitalRecorded { reading, .. } => {
-            if let Measurement::BodyWeight { value } = reading.measurement {
-                seat.weight_kg = Some(value);
+            match reading.measurement {
+                Measurement::BodyWeight { value } => seat.weight_kg = Some(value),
+                Measurement::BloodPressure { .. } => seat.bp_history.push(reading.clone()),
+                Measurement::Spo2 { value } | Measurement::RespiratoryRate { value }
+                    if seat
+                        .first_dose_at()
+                        .is_some_and(|d| reading.measured_at >= d) =>
+                {
+                    let lowest = if matches!(reading.measurement, Measurement::Spo2 { .. }) {
+                        &mut seat.lowest_after_dose.spo2
+                    } else {
+                        &mut seat.lowest_after_dose.respiratory_rate
+                    };
+                    *lowest = Some(lowest.map_or(value, |l: f64| l.min(value)));
+                }
+                _ => {}
+            }
+            if let crate::vitals::ReadingSource::Device { device, .. } = &reading.source {
+                match seat.feeds.iter_mut().find(|f| &f.device == device) {
+                    Some(feed) => {
+                        feed.last_received_at = reading.received_at;
+                        feed.ended = false;
+                    }
+                    None => seat.feeds.push(DeviceFeed {
+                        device: device.clone(),
+                        last_received_at: reading.received_at,
+                        ended: false,
+                    }),
+                }
             }
             let kind = reading.measurement.kind();
             match seat
@@ -400,9 +682,54 @@ fn apply_to_seat(seat: &mut Seat, body: &EventBody, at: Timestamp, seq: Seq, by:
                 seq,
             });
         }
+        EventBody::RatingRecorded { rating, .. } => seat.ratings.push(Stamped {
+            value: *rating,
+            at,
+            seq,
+        }),
+        EventBody::FacilitatorAssigned { staff, .. } => seat.assigned_facilitator = *staff,
+        EventBody::RideHomeConfirmed { .. } => seat.ride_home_confirmed = true,
+        EventBody::DeviceFeedEnded { device, .. } => {
+            if let Some(feed) = seat.feeds.iter_mut().find(|f| &f.device == device) {
+                feed.ended = true;
+            }
+        }
+        EventBody::ParticipantConnected { .. } => {
+            seat.presence = Some(Presence {
+                connected: true,
+                since: at,
+            })
+        }
+        EventBody::ParticipantDisconnected { .. } => {
+            seat.presence = Some(Presence {
+                connected: false,
+                since: at,
+            })
+        }
+        EventBody::DischargeSigned {
+            checklist,
+            override_reason,
+            ..
+        } => {
+            if let Some(by) = by {
+                seat.discharge = Some(DischargeRecord {
+                    checklist: checklist.clone(),
+                    override_reason: override_reason.clone(),
+                    by,
+                    at,
+                });
+            }
+        }
         EventBody::SessionCreated { .. }
         | EventBody::SeatAdded { .. }
         | EventBody::PhaseChanged { .. }
-        | EventBody::GroupMessagePosted { .. } => {}
+        | EventBody::GroupMessagePosted { .. }
+        | EventBody::AlarmRuleSet { .. }
+        | EventBody::AlarmRaised { .. }
+        | EventBody::AlarmConditionChanged { .. }
+        | EventBody::AlarmAcknowledged { .. }
+        | EventBody::AlarmAudioPaused { .. }
+        | EventBody::AlarmEscalated { .. }
+        | EventBody::AlarmCleared { .. } => {}
     }
 }

@@ -8,34 +8,34 @@ use uuid::Uuid;
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
 
-fn staff(n: u128, role: StaffRole) -> Actor {
+pub(crate) fn staff(n: u128, role: StaffRole) -> Actor {
     Actor::Staff {
         staff: StaffId::from_uuid(Uuid::from_u128(0x5000 + n)),
         role,
     }
 }
 
-fn admin() -> Actor {
+pub(crate) fn admin() -> Actor {
     staff(0, StaffRole::Admin)
 }
-fn facilitator() -> Actor {
+pub(crate) fn facilitator() -> Actor {
     staff(1, StaffRole::Facilitator)
 }
-fn medical() -> Actor {
+pub(crate) fn medical() -> Actor {
     staff(2, StaffRole::Medical)
 }
 
 /// Runs commands exactly as the server's session task does: decide, stamp with
 /// the next seqs, apply.
-struct Harness {
-    state: SessionState,
-    log: Vec<Event>,
-    now: Timestamp,
+pub(crate) struct Harness {
+    pub(crate) state: SessionState,
+    pub(crate) log: Vec<Event>,
+    pub(crate) now: Timestamp,
     ids: u128,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(crate) fn new() -> Harness {
         let session = SessionId::from_uuid(Uuid::from_u128(1));
         let mut h = Harness {
             state: SessionState::empty(session),
@@ -55,7 +55,7 @@ impl Harness {
         h
     }
 
-    fn with_seats(n: usize) -> (Harness, Vec<SeatId>) {
+    pub(crate) fn with_seats(n: usize) -> (Harness, Vec<SeatId>) {
         let mut h = Harness::new();
         let seats = (0..n)
             .map(|i| {
@@ -74,7 +74,7 @@ impl Harness {
         (h, seats)
     }
 
-    fn record(
+    pub(crate) fn record(
         &mut self,
         actor: Actor,
         command: Option<CommandId>,
@@ -97,9 +97,9 @@ impl Harness {
         out
     }
 
-    fn run(&mut self, actor: Actor, command: Command) -> Result<Vec<Event>, Rejection> {
+    /// Runs a command, then the alarm evaluation, as the session task does.
+    pub(crate) fn run(&mut self, actor: Actor, command: Command) -> Result<Vec<Event>, Rejection> {
         self.ids += 1;
-        self.now = self.now.plus_ms(1_000);
         let ctx = Context {
             actor,
             now: self.now,
@@ -107,16 +107,34 @@ impl Harness {
         };
         let bodies = decide(&self.state, &ctx, &command)?;
         let key = CommandId::from_uuid(Uuid::from_u128(self.ids));
-        Ok(self.record(actor, Some(key), bodies))
+        let events = self.record(actor, Some(key), bodies);
+        self.evaluate();
+        Ok(events)
     }
 
-    fn phase(&mut self, to: SessionPhase) {
+    /// Lets time pass, evaluating alarms at every deadline on the way.
+    pub(crate) fn advance(&mut self, ms: i64) {
+        let end = self.now.plus_ms(ms);
+        while let Some(at) = monitor::next_deadline(&self.state, self.now).filter(|at| *at <= end) {
+            self.now = at;
+            self.evaluate();
+        }
+        self.now = end;
+        self.evaluate();
+    }
+
+    pub(crate) fn evaluate(&mut self) -> Vec<Event> {
+        let bodies = monitor::evaluate(&self.state, self.now);
+        self.record(Actor::System, None, bodies)
+    }
+
+    pub(crate) fn phase(&mut self, to: SessionPhase) {
         self.run(facilitator(), Command::ChangePhase { to })
             .unwrap();
     }
 }
 
-fn arrival() -> ArrivalForm {
+pub(crate) fn arrival() -> ArrivalForm {
     ArrivalForm {
         mood: Score::try_from(6).unwrap(),
         anxiety: Score::try_from(3).unwrap(),
@@ -127,8 +145,36 @@ fn arrival() -> ArrivalForm {
     }
 }
 
-fn participant(seat: SeatId) -> Actor {
+pub(crate) fn participant(seat: SeatId) -> Actor {
     Actor::Participant { seat }
+}
+
+pub(crate) fn bp(seat: SeatId, systolic: f64, diastolic: f64) -> Command {
+    Command::RecordVital {
+        seat,
+        measurement: Measurement::BloodPressure {
+            systolic,
+            diastolic,
+        },
+        measured_at: None,
+        device: None,
+    }
+}
+
+pub(crate) fn spo2(seat: SeatId, value: f64) -> Command {
+    Command::RecordVital {
+        seat,
+        measurement: Measurement::Spo2 { value },
+        measured_at: None,
+        device: None,
+    }
+}
+
+pub(crate) fn discharge(seat: SeatId) -> Command {
+    Command::Discharge {
+        seat,
+        override_reason: None,
+    }
 }
 
 #[test]
@@ -155,12 +201,14 @@ fn a_participant_walks_the_whole_path() {
     .unwrap();
     h.phase(SessionPhase::Intentions);
     h.phase(SessionPhase::Dosing);
+    h.run(medical(), bp(s, 126.0, 80.0)).unwrap();
     let dose = Command::RecordDose {
         seat: s,
         route: Route::Im,
         mg: 35.0,
         lot: "L-22".into(),
         administered_at: None,
+        override_reason: None,
     };
     let events = h.run(medical(), dose).unwrap();
     assert_eq!(events.len(), 2, "dose and the state change to dosed");
@@ -188,8 +236,45 @@ fn a_participant_walks_the_whole_path() {
         },
     )
     .unwrap();
-    h.run(medical(), Command::Discharge { seat: s }).unwrap();
-    assert_eq!(h.state.seat(s).unwrap().state, ParticipantState::Discharged);
+    let early = h.run(medical(), discharge(s)).unwrap_err();
+    assert_eq!(early.code, RejectCode::DischargeNotReady);
+    assert!(
+        early
+            .message
+            .contains("since the first dose (at least 120 min)"),
+        "{}",
+        early.message
+    );
+    assert!(
+        early.message.contains("no MOAA/S rating is recorded"),
+        "{}",
+        early.message
+    );
+    h.advance(120 * MINUTE_MS);
+    h.run(medical(), bp(s, 122.0, 78.0)).unwrap();
+    h.run(medical(), spo2(s, 98.0)).unwrap();
+    h.run(
+        medical(),
+        Command::RecordRating {
+            seat: s,
+            rating: Rating::Sedation { moaas: 5 },
+        },
+    )
+    .unwrap();
+    let alarms: Vec<_> = h.state.alarms.iter().map(|a| a.rule.clone()).collect();
+    assert!(
+        alarms.iter().all(|r| r == "check-overdue" || r == "bp-due"),
+        "{alarms:?}"
+    );
+    h.run(medical(), discharge(s)).unwrap();
+    let seat = h.state.seat(s).unwrap();
+    assert_eq!(seat.state, ParticipantState::Discharged);
+    let signed = seat.discharge.as_ref().unwrap();
+    assert!(signed.checklist.all_met() && signed.override_reason.is_none());
+    assert!(
+        h.state.alarms.is_empty(),
+        "a discharged participant's alarms are cleared"
+    );
     h.phase(SessionPhase::Closed);
     let late = h.run(
         me,
@@ -259,6 +344,7 @@ fn refusals_are_specific() {
             mg: 30.0,
             lot: "x".into(),
             administered_at: None,
+            override_reason: None,
         },
     );
     assert_eq!(e.message, "the facilitator role may not record dose");
@@ -301,6 +387,7 @@ fn refusals_are_specific() {
             mg: 30.0,
             lot: "x".into(),
             administered_at: None,
+            override_reason: None,
         },
     );
     assert_eq!(e.code, RejectCode::WrongPhase);
@@ -444,7 +531,7 @@ fn actor_for(kind: u8, seat: usize, seats: &[SeatId]) -> Actor {
 }
 
 fn any_command() -> impl Strategy<Value = (u8, usize, f64, u8)> {
-    (0u8..13, 0usize..5, 10.0f64..320.0, 0u8..9)
+    (0u8..19, 0usize..5, 10.0f64..320.0, 0u8..9)
 }
 
 fn command_for(
@@ -501,13 +588,40 @@ fn command_for(
             device: pick.is_multiple_of(3).then(|| "oximeter-1".to_string()),
         },
         8 => Command::RecordDose {
+            override_reason: pick
+                .is_multiple_of(2)
+                .then(|| "benefit outweighs".to_string()),
             seat,
             route: Route::SublingualOral,
             mg: x,
             lot: "L1".into(),
             administered_at: None,
         },
-        9 => Command::Discharge { seat },
+        9 => Command::Discharge {
+            seat,
+            override_reason: pick.is_multiple_of(2).then(|| "reviewed".to_string()),
+        },
+        13 => Command::RecordRating {
+            seat,
+            rating: Rating::Sedation { moaas: pick % 6 },
+        },
+        14 => Command::AcknowledgeAlarm {
+            alarm: Seq(x as u64),
+        },
+        15 => Command::PauseAlarmAudio {
+            alarm: Seq(x as u64),
+            seconds: 60,
+        },
+        16 => Command::ConfirmRideHome { seat },
+        17 => Command::AssignFacilitator { seat, staff: None },
+        18 => Command::SetAlarmRule {
+            seat: (pick % 2 == 1).then_some(seat),
+            rule: {
+                let mut rule = alarm::default_rules()[pick as usize % 8].clone();
+                rule.confirm_s = u32::from(pick) * 5;
+                rule
+            },
+        },
         10 => Command::AddNote {
             seat,
             text: "private".into(),
@@ -534,10 +648,11 @@ proptest! {
     /// filtered stream equals the redaction of the full state.
     #[test]
     fn arbitrary_command_sequences_keep_the_invariants(
-        steps in prop::collection::vec((any_actor(), any_command()), 1..120)
+        steps in prop::collection::vec((any_actor(), any_command(), 0i64..20 * MINUTE_MS), 1..120)
     ) {
         let (mut h, seats) = Harness::with_seats(4);
-        for ((actor_kind, actor_seat), (kind, seat_ix, x, pick)) in steps {
+        for ((actor_kind, actor_seat), (kind, seat_ix, x, pick), pause) in steps {
+            h.advance(pause);
             let actor = actor_for(actor_kind, actor_seat, &seats);
             let cmd = command_for(kind, seat_ix, x, pick, &seats, h.now);
             let before = h.state.clone();
@@ -565,7 +680,7 @@ proptest! {
             let visible: Vec<&Event> = h.log.iter().filter(|e| e.visible_to(viewer)).collect();
             let mut from_stream = SessionState::from_events(h.state.id, visible.iter().copied());
             from_stream.last_seq = h.state.last_seq;
-            prop_assert_eq!(from_stream, h.state.redacted_for(viewer));
+            prop_assert_eq!(from_stream.redacted_for(viewer), h.state.redacted_for(viewer));
             for e in visible {
                 if let Some(s) = e.body.seat() { prop_assert_eq!(s, seat); }
             }

@@ -124,6 +124,9 @@ impl From<Rejection> for AppError {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
             RejectCode::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            RejectCode::DoseHold => (StatusCode::CONFLICT, "dose_hold"),
+            RejectCode::DischargeNotReady => (StatusCode::CONFLICT, "discharge_not_ready"),
+            RejectCode::UnknownAlarm => (StatusCode::NOT_FOUND, "unknown_alarm"),
         };
         AppError::new(status, code, r.message)
     }

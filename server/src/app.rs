@@ -67,7 +67,7 @@ impl App {
                 store.setting_or_init("jwt_secret", fresh).await?
             }
         };
-        let hub = Hub::new(store.clone(), clock, shutdown.clone());
+        let hub = Hub::new(store.clone(), clock.clone(), shutdown.clone());
         let app = Arc::new(App {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             keys: Keys::new(&secret),

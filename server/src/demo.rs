@@ -306,6 +306,7 @@ async fn play_session(
                     mg,
                     lot: "KET-2611-04".into(),
                     administered_at: None,
+                    override_reason: None,
                 })
                 .await?;
                 p.dosed = true;
@@ -359,7 +360,11 @@ async fn play_session(
                     diastolic: noise.around(78.0, 5.0).round(),
                 };
                 med.command(vital(seat, bp, None)).await?;
-                med.command(Command::Discharge { seat }).await?;
+                med.command(Command::Discharge {
+                    seat,
+                    override_reason: None,
+                })
+                .await?;
                 p.discharged = true;
             }
             // 1 Hz pulse oximetry while in the room; Farah (6) dips, Ben (2) races.

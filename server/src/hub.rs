@@ -10,7 +10,8 @@ use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use protocol::{
     Actor, ClinicId, ClinicPolicy, Command, CommandId, Context, Event, EventBody, RejectCode,
-    Rejection, Seq, ServerMessage, SessionId, SessionState, Viewer, decide,
+    Rejection, SeatId, Seq, ServerMessage, SessionId, SessionState, Timestamp, Viewer, decide,
+    monitor,
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -93,6 +94,8 @@ impl CommandOutcome {
 
 /// What a new subscriber receives from the session.
 pub struct Subscribed {
+    /// This subscription's id, for [`SessionHandle::unsubscribe`].
+    pub subscriber: u64,
     /// The session's last seq at the moment of subscribing: everything up to
     /// here is in the log; everything after arrives in the outbox.
     pub upto: Seq,
@@ -127,6 +130,9 @@ enum SessionMsg {
     Snapshot {
         viewer: Viewer,
         reply: oneshot::Sender<SessionState>,
+    },
+    Unsubscribe {
+        id: u64,
     },
 }
 
@@ -179,6 +185,11 @@ impl SessionHandle {
             .await
             .map_err(|_| HubError::Stopped)?;
         rx.await.map_err(|_| HubError::Stopped)
+    }
+
+    /// Ends a subscription (the connection closed).
+    pub async fn unsubscribe(&self, id: u64) {
+        let _ = self.tx.send(SessionMsg::Unsubscribe { id }).await;
     }
 
     /// The current state as `viewer` may see it.
@@ -296,11 +307,14 @@ impl Hub {
         let task = SessionTask {
             state,
             log: self.log.clone(),
-            clock: self.clock,
+            clock: self.clock.clone(),
             subscribers: Vec::new(),
+            next_subscriber: 0,
+            connections: HashMap::new(),
             accepted: keys.done(),
             refused: HashMap::new(),
             refused_order: VecDeque::new(),
+            retry_at: None,
             shutdown: self.shutdown.clone(),
         };
         self.sessions.insert(handle.id, handle.clone());
@@ -349,6 +363,7 @@ impl IdempotencyIndex {
 }
 
 struct Subscriber {
+    id: u64,
     viewer: Viewer,
     outbox: Outbox,
 }
@@ -360,22 +375,46 @@ struct Pending {
     replies: Vec<oneshot::Sender<CommandOutcome>>,
 }
 
+/// After a failed append, how soon the task tries again to record what time
+/// alone decides (alarms, presence), so it recovers when storage does.
+const RETRY_AFTER_FAILURE_MS: i64 = 1000;
+
 struct SessionTask {
     state: SessionState,
     log: Arc<dyn EventLog>,
     clock: Clock,
     subscribers: Vec<Subscriber>,
+    next_subscriber: u64,
+    /// Open participant connections per seat; the log records the 0 ↔ 1 edges
+    /// (`participant_connected` / `participant_disconnected`).
+    connections: HashMap<SeatId, usize>,
     /// Accepted commands by sender and key: the first answer, for repeats.
     accepted: HashMap<(Actor, CommandId), CommandOutcome>,
     refused: HashMap<(Actor, CommandId), Rejection>,
     refused_order: VecDeque<(Actor, CommandId)>,
+    retry_at: Option<Timestamp>,
     shutdown: CancellationToken,
 }
 
 impl SessionTask {
     async fn run(mut self, mut rx: mpsc::Receiver<SessionMsg>) {
+        // First: what came due while the session was not running (alarms,
+        // phones recorded as connected that are not).
+        self.handle_batch(Vec::new()).await;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
+            let now = self.clock.now();
+            let wake = monitor::next_deadline(&self.state, now)
+                .into_iter()
+                .chain(self.retry_at)
+                .min();
+            let clock = self.clock.clone();
+            let timer = async move {
+                match wake {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
@@ -383,79 +422,90 @@ impl SessionTask {
                     if n == 0 { break; }
                     self.handle_batch(std::mem::take(&mut batch)).await;
                 }
+                () = timer => self.handle_batch(Vec::new()).await,
             }
         }
         tracing::debug!(session = %self.state.id, "session task stopped");
     }
 
+    fn stamp(
+        &mut self,
+        actor: Actor,
+        command: Option<CommandId>,
+        at: Timestamp,
+        bodies: Vec<EventBody>,
+        events: &mut Vec<Event>,
+    ) {
+        for body in bodies {
+            let event = Event {
+                session: self.state.id,
+                seq: self.state.last_seq.next(),
+                at,
+                actor,
+                command,
+                body,
+            };
+            // Applied now so later work in this batch sees it; nothing leaves
+            // this task before the commit.
+            self.state.apply(&event);
+            events.push(event);
+        }
+    }
+
+    /// One batch: decide every command against the state as it evolves, record
+    /// connection changes and whatever the alarm rules say now, append it all
+    /// in one commit, and only then answer and fan out.
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
         let before = self.state.clone();
         let mut pending: Vec<Pending> = Vec::new();
         let mut events: Vec<Event> = Vec::new();
         let mut after_commit = Vec::new();
         for msg in batch {
-            let SessionMsg::Command {
-                actor,
-                id,
-                command,
-                reply,
-            } = msg
-            else {
-                after_commit.push(msg);
-                continue;
-            };
-            let key = (actor, id);
-            if let Some(first) = self.accepted.get(&key) {
-                let _ = reply.send(first.as_repeat());
-                continue;
-            }
-            if let Some(rejection) = self.refused.get(&key) {
-                let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
-                continue;
-            }
-            if let Some(p) = pending.iter_mut().find(|p| p.key == key) {
-                p.replies.push(reply);
-                continue;
-            }
-            let ctx = Context {
-                actor,
-                now: self.clock.now(),
-                fresh_id: uuid::Uuid::new_v4(),
-            };
-            match decide(&self.state, &ctx, &command) {
-                Err(rejection) => {
-                    tracing::debug!(session = %self.state.id, command = %command.kind(), code = ?rejection.code, "command refused");
-                    self.remember_refusal(key, rejection.clone());
-                    let _ = reply.send(CommandOutcome::Rejected(rejection));
-                }
-                Ok(bodies) => {
-                    let first = self.state.last_seq.next();
-                    for body in bodies {
-                        let event = Event {
-                            session: self.state.id,
-                            seq: self.state.last_seq.next(),
-                            at: ctx.now,
-                            actor,
-                            command: Some(id),
-                            body,
-                        };
-                        // Applied now so later commands in this batch see it;
-                        // nothing leaves this task before the commit below.
-                        self.state.apply(&event);
-                        events.push(event);
+            match msg {
+                SessionMsg::Command {
+                    actor,
+                    id,
+                    command,
+                    reply,
+                } => self.decide_one(actor, id, command, reply, &mut pending, &mut events),
+                SessionMsg::Subscribe {
+                    viewer,
+                    outbox,
+                    snapshot,
+                    reply,
+                } => {
+                    if let Viewer::Participant(seat) = viewer {
+                        *self.connections.entry(seat).or_default() += 1;
                     }
-                    pending.push(Pending {
-                        key,
-                        first,
-                        last: self.state.last_seq,
-                        replies: vec![reply],
-                    });
+                    after_commit.push((viewer, outbox, snapshot, reply));
+                }
+                SessionMsg::Unsubscribe { id } => {
+                    if let Some(i) = self.subscribers.iter().position(|s| s.id == id) {
+                        let gone = self.subscribers.swap_remove(i);
+                        if let Viewer::Participant(seat) = gone.viewer
+                            && let Some(n) = self.connections.get_mut(&seat)
+                        {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                }
+                SessionMsg::Snapshot { viewer, reply } => {
+                    // Answered before this batch's events: a snapshot never
+                    // shows anything not yet durable.
+                    let _ = reply.send(before.redacted_for(viewer));
                 }
             }
         }
+        let now = self.clock.now();
+        let presence = self.presence_changes();
+        self.stamp(Actor::System, None, now, presence, &mut events);
+        let alarms = monitor::evaluate(&self.state, now);
+        self.stamp(Actor::System, None, now, alarms, &mut events);
+
         if !events.is_empty() {
             match self.log.append(events).await {
                 Ok(events) => {
+                    self.retry_at = None;
                     for event in &events {
                         self.fan_out(event);
                     }
@@ -478,6 +528,7 @@ impl SessionTask {
                 Err(error) => {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
                     self.state = before;
+                    self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
                     let rejection = Rejection::new(
                         RejectCode::StorageUnavailable,
                         "the record could not be saved, so nothing was recorded; try again",
@@ -490,27 +541,82 @@ impl SessionTask {
                 }
             }
         }
-        for msg in after_commit {
-            match msg {
-                SessionMsg::Subscribe {
-                    viewer,
-                    outbox,
-                    snapshot,
-                    reply,
-                } => {
-                    let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
-                    self.subscribers.push(Subscriber { viewer, outbox });
-                    let _ = reply.send(Subscribed {
-                        upto: self.state.last_seq,
-                        snapshot,
-                    });
-                }
-                SessionMsg::Snapshot { viewer, reply } => {
-                    let _ = reply.send(self.state.redacted_for(viewer));
-                }
-                SessionMsg::Command { .. } => unreachable!("commands are handled above"),
+        for (viewer, outbox, snapshot, reply) in after_commit {
+            let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
+            let id = self.next_subscriber;
+            self.next_subscriber += 1;
+            self.subscribers.push(Subscriber { id, viewer, outbox });
+            let _ = reply.send(Subscribed {
+                subscriber: id,
+                upto: self.state.last_seq,
+                snapshot,
+            });
+        }
+    }
+
+    fn decide_one(
+        &mut self,
+        actor: Actor,
+        id: CommandId,
+        command: Command,
+        reply: oneshot::Sender<CommandOutcome>,
+        pending: &mut Vec<Pending>,
+        events: &mut Vec<Event>,
+    ) {
+        let key = (actor, id);
+        if let Some(first) = self.accepted.get(&key) {
+            let _ = reply.send(first.as_repeat());
+            return;
+        }
+        if let Some(rejection) = self.refused.get(&key) {
+            let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
+            return;
+        }
+        if let Some(p) = pending.iter_mut().find(|p| p.key == key) {
+            p.replies.push(reply);
+            return;
+        }
+        let ctx = Context {
+            actor,
+            now: self.clock.now(),
+            fresh_id: uuid::Uuid::new_v4(),
+        };
+        match decide(&self.state, &ctx, &command) {
+            Err(rejection) => {
+                tracing::debug!(session = %self.state.id, command = %command.kind(), code = ?rejection.code, "command refused");
+                self.remember_refusal(key, rejection.clone());
+                let _ = reply.send(CommandOutcome::Rejected(rejection));
+            }
+            Ok(bodies) => {
+                let first = self.state.last_seq.next();
+                self.stamp(actor, Some(id), ctx.now, bodies, events);
+                pending.push(Pending {
+                    key,
+                    first,
+                    last: self.state.last_seq,
+                    replies: vec![reply],
+                });
             }
         }
+    }
+
+    /// Connection edges the log does not know yet (after a restart the log may
+    /// say "connected" for a phone that is not).
+    fn presence_changes(&self) -> Vec<EventBody> {
+        self.state
+            .seats
+            .iter()
+            .filter(|seat| !seat.state.has_left())
+            .filter_map(|seat| {
+                let open = self.connections.get(&seat.id).is_some_and(|n| *n > 0);
+                let recorded = seat.presence.is_some_and(|p| p.connected);
+                match (open, recorded) {
+                    (true, false) => Some(EventBody::ParticipantConnected { seat: seat.id }),
+                    (false, true) => Some(EventBody::ParticipantDisconnected { seat: seat.id }),
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// Sends one committed event to every subscriber allowed to see it. A

@@ -16,7 +16,7 @@ use protocol::wire::close_code;
 use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 /// Commands one connection may have in flight before it stops reading more:
@@ -274,6 +274,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
             return;
         }
     };
+    let subscriber = subscribed.subscriber;
     if let Some(after) = after
         && after > subscribed.upto
     {
@@ -286,6 +287,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
             ),
         )
         .await;
+        handle.unsubscribe(subscriber).await;
         return;
     }
     tracing::info!(session = %handle.id, role = %principal.role(), after = after.map(|s| s.0), "connection subscribed");
@@ -307,8 +309,11 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     let mut in_flight = FuturesOrdered::new();
     let mut bucket = TokenBucket::new(app.config.rate_per_second, app.config.rate_burst);
     let mut strikes = 0u32;
-    let expiry = sleep_until(app.clock.instant_at(expires_at));
-    tokio::pin!(expiry);
+    let expire_at = |at| {
+        let clock = app.clock.clone();
+        Box::pin(async move { clock.sleep_until(at).await })
+    };
+    let mut expiry = expire_at(expires_at);
     let actor = principal.actor();
 
     loop {
@@ -361,7 +366,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                         Ok(ClientMessage::RefreshToken {}) => {
                             let (token, exp) = app.issue_token(&principal);
                             expires_at = exp;
-                            expiry.as_mut().reset(app.clock.instant_at(expires_at));
+                            expiry = expire_at(expires_at);
                             Some(ServerMessage::TokenRefreshed { token, expires_at })
                         }
                         Ok(ClientMessage::Command { id, command }) => {
@@ -382,6 +387,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     drop(tx);
     done.cancel();
     let _ = writer.await;
+    handle.unsubscribe(subscriber).await;
     tracing::debug!(session = %handle.id, "connection ended");
 }
 

@@ -3,13 +3,13 @@
 
 use crate::support::*;
 use protocol::{
-    Command, CommandKind, Measurement, ObservedStatus, ParticipantState, PostSessionForm,
-    RejectCode, Role, Route, SeatId, SelfReport, ServerMessage, SessionPhase, Viewer,
+    Command, CommandKind, Measurement, ObservedStatus, ParticipantState, PostSessionForm, Rating,
+    RejectCode, Role, Route, SeatId, SelfReport, ServerMessage, SessionId, SessionPhase, Viewer,
 };
 
 /// The table as the clinic specified it, written out independently of the
 /// code: (command, [admin, facilitator, medical, participant]).
-const EXPECTED: [(CommandKind, [bool; 4]); 13] = [
+const EXPECTED: [(CommandKind, [bool; 4]); 20] = [
     (CommandKind::AddSeat, [true, true, true, false]),
     (CommandKind::ChangePhase, [false, true, true, false]),
     (CommandKind::SetParticipantState, [false, true, true, false]),
@@ -23,10 +23,19 @@ const EXPECTED: [(CommandKind, [bool; 4]); 13] = [
     (CommandKind::AddNote, [false, true, true, false]),
     (CommandKind::PostGroupMessage, [false, true, true, false]),
     (CommandKind::SubmitPostSession, [false, false, false, true]),
+    (CommandKind::RecordRating, [false, false, true, false]),
+    (CommandKind::AssignFacilitator, [false, true, true, false]),
+    (CommandKind::ConfirmRideHome, [false, true, true, false]),
+    (CommandKind::EndDeviceFeed, [false, false, true, false]),
+    (CommandKind::AcknowledgeAlarm, [false, true, true, false]),
+    (CommandKind::PauseAlarmAudio, [false, true, true, false]),
+    (CommandKind::SetAlarmRule, [false, false, true, false]),
 ];
 
 /// Brings a fresh session to a state where `kind` is valid, and returns it.
 async fn prepare(
+    server: &TestServer,
+    session: SessionId,
     fac: &mut TestClient,
     med: &mut TestClient,
     me: &mut TestClient,
@@ -35,6 +44,13 @@ async fn prepare(
 ) -> Command {
     let phase = |to| Command::ChangePhase { to };
     let state = |to| Command::SetParticipantState { seat, to };
+    let support = || Command::SelfReport {
+        seat,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    };
     match kind {
         CommandKind::AddSeat => Command::AddSeat {
             display_name: "Noor".into(),
@@ -59,14 +75,7 @@ async fn prepare(
             report: SelfReport::Ok {},
         },
         CommandKind::AcknowledgeSupport => {
-            me.ok(Command::SelfReport {
-                seat,
-                report: SelfReport::NeedSupport {
-                    reasons: vec![],
-                    note: None,
-                },
-            })
-            .await;
+            me.ok(support()).await;
             Command::AcknowledgeSupport { seat }
         }
         CommandKind::ObserveCheckIn => Command::ObserveCheckIn {
@@ -80,7 +89,7 @@ async fn prepare(
             measured_at: None,
             device: None,
         },
-        CommandKind::RecordDose | CommandKind::Discharge => {
+        CommandKind::RecordDose | CommandKind::Discharge | CommandKind::RecordRating => {
             fac.ok(Command::SubmitArrival {
                 seat,
                 form: arrival(),
@@ -89,20 +98,41 @@ async fn prepare(
             fac.ok(state(ParticipantState::Ready)).await;
             fac.ok(phase(SessionPhase::Intentions)).await;
             fac.ok(phase(SessionPhase::Dosing)).await;
+            let bp = Measurement::BloodPressure {
+                systolic: 124.0,
+                diastolic: 78.0,
+            };
+            med.ok(Command::RecordVital {
+                seat,
+                measurement: bp,
+                measured_at: None,
+                device: None,
+            })
+            .await;
             let dose = Command::RecordDose {
                 seat,
                 route: Route::SublingualOral,
                 mg: 200.0,
                 lot: "L7".into(),
                 administered_at: None,
+                override_reason: None,
             };
             if kind == CommandKind::RecordDose {
                 return dose;
             }
             med.ok(dose).await;
+            if kind == CommandKind::RecordRating {
+                return Command::RecordRating {
+                    seat,
+                    rating: Rating::Sedation { moaas: 3 },
+                };
+            }
             fac.ok(state(ParticipantState::InExperience)).await;
             fac.ok(state(ParticipantState::Emerging)).await;
-            Command::Discharge { seat }
+            Command::Discharge {
+                seat,
+                override_reason: Some("role table test".into()),
+            }
         }
         CommandKind::AddNote => Command::AddNote {
             seat,
@@ -126,6 +156,54 @@ async fn prepare(
                     mood: 8.try_into().unwrap(),
                     journal: "".into(),
                 },
+            }
+        }
+        CommandKind::AssignFacilitator => Command::AssignFacilitator { seat, staff: None },
+        CommandKind::ConfirmRideHome => Command::ConfirmRideHome { seat },
+        CommandKind::EndDeviceFeed => {
+            let m = Measurement::Spo2 { value: 97.0 };
+            med.ok(Command::RecordVital {
+                seat,
+                measurement: m,
+                measured_at: None,
+                device: Some("ox-9".into()),
+            })
+            .await;
+            Command::EndDeviceFeed {
+                seat,
+                device: "ox-9".into(),
+            }
+        }
+        CommandKind::AcknowledgeAlarm | CommandKind::PauseAlarmAudio => {
+            me.ok(support()).await;
+            let state = server
+                .app
+                .hub
+                .session(session)
+                .await
+                .unwrap()
+                .unwrap()
+                .snapshot(Viewer::Staff)
+                .await
+                .unwrap();
+            let alarm = state
+                .alarms
+                .iter()
+                .find(|a| a.seat == seat)
+                .expect("the support request raised an alarm")
+                .id;
+            if kind == CommandKind::AcknowledgeAlarm {
+                Command::AcknowledgeAlarm { alarm }
+            } else {
+                Command::PauseAlarmAudio { alarm, seconds: 60 }
+            }
+        }
+        CommandKind::SetAlarmRule => {
+            let mut rule = protocol::alarm::default_rules().remove(0);
+            rule.confirm_s = 30;
+            Command::SetAlarmRule {
+                seat: Some(seat),
+                rule,
             }
         }
     }
@@ -152,7 +230,7 @@ async fn every_cell_of_the_role_table_is_enforced() {
             let mut fac = TestClient::connect(addr, &facilitator, s, None).await;
             let mut med = TestClient::connect(addr, &medical, s, None).await;
             let mut me = TestClient::connect(addr, &group.tokens[0], s, None).await;
-            let command = prepare(&mut fac, &mut med, &mut me, seat, kind).await;
+            let command = prepare(&server, s, &mut fac, &mut med, &mut me, seat, kind).await;
             let handle = server.app.hub.session(s).await.unwrap().unwrap();
             let before = handle.snapshot(Viewer::Staff).await.unwrap().last_seq;
 
@@ -190,6 +268,6 @@ async fn every_cell_of_the_role_table_is_enforced() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 52);
+    assert_eq!(cells, 80);
     server.stop().await;
 }

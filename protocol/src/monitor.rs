@@ -1,0 +1,945 @@
+//! Watching over the group: alarm rule evaluation, the BP schedule, the check
+//! and rating rotas, the pre-dose hold, the discharge checklist and the
+//! monitoring form. All pure: state + rules + now → what should happen, so
+//! the server's session task and the browser reach the same conclusions and
+//! the board can say exactly why an alarm fired.
+//!
+//! The session task calls [`evaluate`] after every batch of commands and at
+//! [`next_deadline`]; the events it returns are recorded like any other.
+
+use crate::alarm::{AlarmPriority, AlarmRule, ClearReason, Trigger};
+use crate::event::EventBody;
+use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
+use crate::phase::{ParticipantState, SessionPhase};
+use crate::policy::ClinicPolicy;
+use crate::records::{BpValue, Rating};
+use crate::role::Role;
+use crate::state::{Onset, Seat, SessionState};
+use crate::vitals::{Measurement, Num, VitalComponent, VitalKind, VitalReading};
+use serde::{Deserialize, Serialize};
+
+/// Every staff role: who an escalated alarm notifies.
+pub const ALL_STAFF: [Role; 3] = [Role::Facilitator, Role::Medical, Role::Admin];
+
+/// The rules in force for a seat: the policy's, then the session's
+/// overrides, then the seat's, each replacing a rule with the same id.
+pub fn effective_rules<'a>(state: &'a SessionState, seat: &'a Seat) -> Vec<&'a AlarmRule> {
+    layered(
+        &state.policy.alarm_rules,
+        &state.rule_overrides,
+        &seat.rule_overrides,
+    )
+}
+
+fn layered<'a>(
+    base: &'a [AlarmRule],
+    session: &'a [AlarmRule],
+    seat: &'a [AlarmRule],
+) -> Vec<&'a AlarmRule> {
+    let mut out: Vec<&AlarmRule> = Vec::with_capacity(base.len());
+    for rule in base.iter().chain(session).chain(seat) {
+        match out.iter_mut().find(|r| r.id == rule.id) {
+            Some(slot) => *slot = rule,
+            None => out.push(rule),
+        }
+    }
+    out
+}
+
+/// The value of one component in a measurement.
+fn component_value(m: &Measurement, c: VitalComponent) -> Option<f64> {
+    match (*m, c) {
+        (Measurement::BloodPressure { systolic, .. }, VitalComponent::Systolic) => Some(systolic),
+        (Measurement::BloodPressure { diastolic, .. }, VitalComponent::Diastolic) => {
+            Some(diastolic)
+        }
+        (Measurement::HeartRate { value }, VitalComponent::HeartRate)
+        | (Measurement::Spo2 { value }, VitalComponent::Spo2)
+        | (Measurement::RespiratoryRate { value }, VitalComponent::RespiratoryRate)
+        | (Measurement::BodyTemperature { value }, VitalComponent::BodyTemperature)
+        | (Measurement::BodyWeight { value }, VitalComponent::BodyWeight) => Some(value),
+        _ => None,
+    }
+}
+
+fn kind_of(c: VitalComponent) -> VitalKind {
+    match c {
+        VitalComponent::Systolic | VitalComponent::Diastolic => VitalKind::BloodPressure,
+        VitalComponent::HeartRate => VitalKind::HeartRate,
+        VitalComponent::Spo2 => VitalKind::Spo2,
+        VitalComponent::RespiratoryRate => VitalKind::RespiratoryRate,
+        VitalComponent::BodyTemperature => VitalKind::BodyTemperature,
+        VitalComponent::BodyWeight => VitalKind::BodyWeight,
+    }
+}
+
+fn latest_value(seat: &Seat, c: VitalComponent) -> Option<f64> {
+    seat.latest(kind_of(c))
+        .and_then(|r| component_value(&r.measurement, c))
+}
+
+fn bp_of(r: &VitalReading) -> Option<BpValue> {
+    match r.measurement {
+        Measurement::BloodPressure {
+            systolic,
+            diastolic,
+        } => Some(BpValue {
+            systolic,
+            diastolic,
+            measured_at: r.measured_at,
+        }),
+        _ => None,
+    }
+}
+
+/// BP readings in measured order.
+fn bps(seat: &Seat) -> Vec<BpValue> {
+    let mut all: Vec<BpValue> = seat.bp_history.iter().filter_map(bp_of).collect();
+    all.sort_by_key(|b| b.measured_at);
+    all
+}
+
+/// The pre-dose baseline: the last BP measured before the first dose.
+pub fn baseline_bp(seat: &Seat) -> Option<BpValue> {
+    let first = seat.first_dose_at()?;
+    bps(seat).into_iter().rev().find(|b| b.measured_at <= first)
+}
+
+/// What a reading-driven rule sees in the latest values.
+struct ReadingStatus {
+    holds: bool,
+    cleared: bool,
+    detail: String,
+}
+
+fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
+    match &rule.trigger {
+        Trigger::Vital { any } => {
+            let mut seen = false;
+            let mut holds = None;
+            let mut cleared = true;
+            for limit in any {
+                let Some(value) = latest_value(seat, limit.component) else {
+                    continue;
+                };
+                seen = true;
+                if limit.comparison.holds(value, limit.value) && holds.is_none() {
+                    holds = Some(format!(
+                        "{} {} {} (alarm when {} {})",
+                        limit.component.label(),
+                        Num(value),
+                        limit.component.ucum(),
+                        limit.comparison.symbol(),
+                        Num(limit.value)
+                    ));
+                }
+                cleared &= limit
+                    .comparison
+                    .cleared(value, limit.value, limit.hysteresis);
+            }
+            seen.then(|| ReadingStatus {
+                holds: holds.is_some(),
+                cleared,
+                detail: holds.unwrap_or_default(),
+            })
+        }
+        Trigger::BpRiseFromBaseline {
+            systolic,
+            diastolic,
+            hysteresis,
+        } => {
+            let base = baseline_bp(seat)?;
+            let first = seat.first_dose_at()?;
+            let now = bps(seat)
+                .into_iter()
+                .next_back()
+                .filter(|b| b.measured_at > first)?;
+            let (up_s, up_d) = (now.systolic - base.systolic, now.diastolic - base.diastolic);
+            let holds = up_s >= *systolic || up_d >= *diastolic;
+            Some(ReadingStatus {
+                holds,
+                cleared: up_s < systolic - hysteresis && up_d < diastolic - hysteresis,
+                detail: format!(
+                    "BP {}/{} is up {}/{} from the pre-dose {}/{}",
+                    Num(now.systolic),
+                    Num(now.diastolic),
+                    Num(up_s),
+                    Num(up_d),
+                    Num(base.systolic),
+                    Num(base.diastolic)
+                ),
+            })
+        }
+        Trigger::Sedation { at_most } => {
+            let (moaas, _) = seat.latest_sedation()?;
+            let holds = moaas <= *at_most;
+            Some(ReadingStatus {
+                holds,
+                cleared: !holds,
+                detail: format!("MOAA/S {moaas}"),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Keeps `seat.onsets` true after new readings or ratings: a reading-driven
+/// rule's condition holds since the first reading of the current run that met
+/// it. Called by the reducer.
+pub(crate) fn update_onsets(
+    policy_rules: &[AlarmRule],
+    session_rules: &[AlarmRule],
+    seat: &mut Seat,
+    at: Timestamp,
+) {
+    let updates: Vec<(String, bool)> = layered(policy_rules, session_rules, &seat.rule_overrides)
+        .into_iter()
+        .filter(|r| r.trigger.is_reading_driven())
+        .map(|r| {
+            (
+                r.id.clone(),
+                reading_status(r, seat).is_some_and(|s| s.holds),
+            )
+        })
+        .collect();
+    for (rule, holds) in updates {
+        let existing = seat.onsets.iter().position(|o| o.rule == rule);
+        match (holds, existing) {
+            (true, None) => seat.onsets.push(Onset { rule, since: at }),
+            (false, Some(i)) => {
+                seat.onsets.remove(i);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A rule's condition for one seat at one moment.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Status {
+    /// Holds since `since` (raise once `since + confirm_s` has passed).
+    Met {
+        /// Since when.
+        since: Timestamp,
+        /// Why, in words.
+        detail: String,
+    },
+    /// Does not hold.
+    Unmet {
+        /// Clear of it (past any hysteresis band): a raised alarm may end.
+        cleared: bool,
+        /// When it will hold if nothing changes (a schedule running out).
+        from: Option<Timestamp>,
+    },
+}
+
+const CLEAR: Status = Status::Unmet {
+    cleared: true,
+    from: None,
+};
+
+fn minutes(ms: i64) -> i64 {
+    ms / MINUTE_MS
+}
+
+fn due_status(met_at: Timestamp, now: Timestamp, detail: impl FnOnce() -> String) -> Status {
+    if now >= met_at {
+        Status::Met {
+            since: met_at,
+            detail: detail(),
+        }
+    } else {
+        Status::Unmet {
+            cleared: true,
+            from: Some(met_at),
+        }
+    }
+}
+
+/// Participants under the check rota: dosed and not yet in the circle.
+fn under_observation(seat: &Seat) -> bool {
+    matches!(
+        seat.state,
+        ParticipantState::Dosed | ParticipantState::InExperience | ParticipantState::Emerging
+    )
+}
+
+/// Evaluates one rule for one seat.
+pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Timestamp) -> Status {
+    match &rule.trigger {
+        Trigger::Vital { .. } | Trigger::BpRiseFromBaseline { .. } | Trigger::Sedation { .. } => {
+            match reading_status(rule, seat) {
+                None => CLEAR,
+                Some(s) if s.holds => Status::Met {
+                    since: seat.onset(&rule.id).unwrap_or(now),
+                    detail: s.detail,
+                },
+                Some(s) => Status::Unmet {
+                    cleared: s.cleared,
+                    from: None,
+                },
+            }
+        }
+        Trigger::SupportRequest => match &seat.support {
+            Some(request) if request.is_open() => {
+                let reasons: Vec<String> = request
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect();
+                Status::Met {
+                    since: request.requested_at,
+                    detail: if reasons.is_empty() {
+                        "asked for support".into()
+                    } else {
+                        format!("asked for support: {}", reasons.join(", "))
+                    },
+                }
+            }
+            _ => CLEAR,
+        },
+        Trigger::CheckOverdue {
+            every_min,
+            grace_min,
+        } => {
+            let Some(start) = seat.first_dose_at().filter(|_| under_observation(seat)) else {
+                return CLEAR;
+            };
+            let last = seat
+                .last_observed
+                .as_ref()
+                .map(|o| o.at)
+                .filter(|at| *at > start);
+            let due = last
+                .unwrap_or(start)
+                .plus_ms(i64::from(*every_min) * MINUTE_MS);
+            due_status(
+                due.plus_ms(i64::from(*grace_min) * MINUTE_MS),
+                now,
+                || match last {
+                    Some(at) => {
+                        format!("last observed check {} min ago", minutes(now.ms_since(at)))
+                    }
+                    None => format!(
+                        "no observed check since the dose {} min ago",
+                        minutes(now.ms_since(start))
+                    ),
+                },
+            )
+        }
+        Trigger::BpDue { grace_min } => {
+            let grace = i64::from(*grace_min) * MINUTE_MS;
+            let Some(first) = bp_schedule(seat, state)
+                .into_iter()
+                .filter(|d| d.taken_at.is_none())
+                .min_by_key(|d| d.due_at)
+            else {
+                return CLEAR;
+            };
+            due_status(first.due_at.plus_ms(grace), now, || {
+                format!(
+                    "BP {} was due {} min ago",
+                    first.reason.describe(),
+                    minutes(now.ms_since(first.due_at))
+                )
+            })
+        }
+        Trigger::RatingDue {
+            every_min,
+            grace_min,
+        } => {
+            let Some(emerged) = seat
+                .emerged_at
+                .filter(|_| seat.state == ParticipantState::Emerging)
+            else {
+                return CLEAR;
+            };
+            let last = seat
+                .latest_sedation()
+                .map(|(_, at)| at)
+                .filter(|at| *at >= emerged);
+            let due = last.map_or(emerged, |at| at.plus_ms(i64::from(*every_min) * MINUTE_MS));
+            due_status(due.plus_ms(i64::from(*grace_min) * MINUTE_MS), now, || {
+                "a sedation (MOAA/S) rating is due during emergence".into()
+            })
+        }
+        Trigger::FeedStale { after_s } => {
+            let after = i64::from(*after_s) * 1000;
+            let Some(quietest) = seat
+                .feeds
+                .iter()
+                .filter(|f| !f.ended)
+                .min_by_key(|f| f.last_received_at)
+            else {
+                return CLEAR;
+            };
+            due_status(quietest.last_received_at.plus_ms(after), now, || {
+                format!(
+                    "no reading from {} for {} s",
+                    quietest.device,
+                    now.ms_since(quietest.last_received_at) / 1000
+                )
+            })
+        }
+        Trigger::DeviceOffline { grace_s } => match seat.presence {
+            Some(p) if !p.connected => {
+                due_status(p.since.plus_ms(i64::from(*grace_s) * 1000), now, || {
+                    format!("phone disconnected {} s ago", now.ms_since(p.since) / 1000)
+                })
+            }
+            _ => CLEAR,
+        },
+    }
+}
+
+/// The alarm transitions due at `now`: raises, condition changes, clears,
+/// escalations. Recording them and applying them is the caller's job.
+pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
+    let mut out = Vec::new();
+    if state.phase == SessionPhase::Closed {
+        for a in &state.alarms {
+            out.push(EventBody::AlarmCleared {
+                alarm: a.id,
+                reason: ClearReason::SessionClosed,
+            });
+        }
+        return out;
+    }
+    let mut ending = Vec::new();
+    for a in &state.alarms {
+        let seat = state.seat(a.seat);
+        let reason = match seat {
+            None => Some(ClearReason::ParticipantLeft),
+            Some(s) if s.state.has_left() => Some(ClearReason::ParticipantLeft),
+            Some(s)
+                if !effective_rules(state, s)
+                    .iter()
+                    .any(|r| r.id == a.rule && r.enabled) =>
+            {
+                Some(ClearReason::RuleDisabled)
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            out.push(EventBody::AlarmCleared {
+                alarm: a.id,
+                reason,
+            });
+            ending.push(a.id);
+        }
+    }
+    for seat in state.seats.iter().filter(|s| !s.state.has_left()) {
+        for rule in effective_rules(state, seat)
+            .into_iter()
+            .filter(|r| r.enabled)
+        {
+            let active = state
+                .alarms
+                .iter()
+                .find(|a| a.seat == seat.id && a.rule == rule.id);
+            match (active, condition(rule, seat, state, now)) {
+                (None, Status::Met { since, detail }) => {
+                    if now >= since.plus_ms(i64::from(rule.confirm_s) * 1000) {
+                        out.push(raise(rule, seat, detail));
+                    }
+                }
+                (Some(a), Status::Met { .. }) if !a.condition_active => {
+                    out.push(EventBody::AlarmConditionChanged {
+                        alarm: a.id,
+                        active: true,
+                    });
+                }
+                (Some(a), Status::Unmet { cleared: true, .. }) if a.condition_active => {
+                    if a.acknowledged.is_some() || !a.latching {
+                        out.push(EventBody::AlarmCleared {
+                            alarm: a.id,
+                            reason: ClearReason::ConditionEnded,
+                        });
+                        ending.push(a.id);
+                    } else {
+                        out.push(EventBody::AlarmConditionChanged {
+                            alarm: a.id,
+                            active: false,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for a in state
+        .alarms
+        .iter()
+        .filter(|a| a.acknowledged.is_none() && !ending.contains(&a.id))
+    {
+        if let Some(escalation) = escalation_due(state, a) {
+            if now >= escalation.0 {
+                out.push(EventBody::AlarmEscalated {
+                    alarm: a.id,
+                    priority: escalation.1,
+                    notify: ALL_STAFF.to_vec(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn raise(rule: &AlarmRule, seat: &Seat, detail: String) -> EventBody {
+    let kind = rule.kind();
+    EventBody::AlarmRaised {
+        seat: seat.id,
+        rule: rule.id.clone(),
+        label: rule.label.clone(),
+        priority: rule.priority,
+        kind,
+        detail,
+        notify: rule.first_notified(),
+        assigned_to: if matches!(
+            rule.trigger,
+            Trigger::CheckOverdue { .. } | Trigger::SupportRequest
+        ) {
+            seat.assigned_facilitator
+        } else {
+            None
+        },
+        latching: rule.latching,
+    }
+}
+
+/// When an unacknowledged alarm next escalates, and to which priority: a
+/// rule's `raise_to` first, else the policy's re-notification delay.
+fn escalation_due(
+    state: &SessionState,
+    a: &crate::alarm::Alarm,
+) -> Option<(Timestamp, AlarmPriority)> {
+    let rule = state.seat(a.seat).and_then(|s| {
+        effective_rules(state, s)
+            .into_iter()
+            .find(|r| r.id == a.rule)
+    });
+    if let Some(raise) = rule.and_then(|r| r.raise_to).filter(|r| r.to > a.priority) {
+        return Some((
+            a.raised_at.plus_ms(i64::from(raise.after_min) * MINUTE_MS),
+            raise.to,
+        ));
+    }
+    let delay = state.policy.escalation.delay_ms(a.priority)?;
+    Some((a.last_notified_at.plus_ms(delay), a.priority))
+}
+
+/// The next moment at which [`evaluate`] may have something new to say,
+/// strictly after `now` (the session task sleeps until then).
+pub fn next_deadline(state: &SessionState, now: Timestamp) -> Option<Timestamp> {
+    if state.phase == SessionPhase::Closed {
+        return None;
+    }
+    let mut times = Vec::new();
+    for seat in state.seats.iter().filter(|s| !s.state.has_left()) {
+        for rule in effective_rules(state, seat)
+            .into_iter()
+            .filter(|r| r.enabled)
+        {
+            let active = state
+                .alarms
+                .iter()
+                .any(|a| a.seat == seat.id && a.rule == rule.id);
+            match condition(rule, seat, state, now) {
+                Status::Met { since, .. } if !active => {
+                    times.push(since.plus_ms(i64::from(rule.confirm_s) * 1000))
+                }
+                Status::Unmet { from: Some(at), .. } => times.push(at),
+                _ => {}
+            }
+        }
+    }
+    for a in state.alarms.iter().filter(|a| a.acknowledged.is_none()) {
+        if let Some((at, _)) = escalation_due(state, a) {
+            times.push(at);
+        }
+    }
+    times.into_iter().filter(|t| *t > now).min()
+}
+
+// ---- BP schedule -----------------------------------------------------------
+
+/// Why a BP is due.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BpDueReason {
+    /// Before the first dose (the participant is ready, the group is dosing).
+    BeforeDose,
+    /// At the BP peak after the first dose (~40 min).
+    AfterDose,
+    /// Earlier after the dose because the baseline was elevated.
+    AfterDoseElevatedBaseline,
+    /// After a further dose (a dose increase).
+    AfterFurtherDose,
+    /// Before discharge (from emergence on).
+    BeforeDischarge,
+}
+
+impl BpDueReason {
+    fn describe(self) -> &'static str {
+        match self {
+            BpDueReason::BeforeDose => "before the dose",
+            BpDueReason::AfterDose => "after the dose",
+            BpDueReason::AfterDoseElevatedBaseline => "after the dose (elevated baseline)",
+            BpDueReason::AfterFurtherDose => "after the further dose",
+            BpDueReason::BeforeDischarge => "before discharge",
+        }
+    }
+}
+
+/// One BP on the schedule.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct BpDue {
+    /// Why.
+    pub reason: BpDueReason,
+    /// When.
+    pub due_at: Timestamp,
+    /// When a BP satisfying it was measured.
+    pub taken_at: Option<Timestamp>,
+}
+
+/// A BP taken this long before its due time still counts.
+const BP_EARLY_MS: i64 = 5 * MINUTE_MS;
+
+/// The participant's BP schedule (see [`crate::policy::BpSchedulePolicy`]).
+pub fn bp_schedule(seat: &Seat, state: &SessionState) -> Vec<BpDue> {
+    if seat.state.has_left() {
+        return Vec::new();
+    }
+    let policy = &state.policy;
+    let readings = bps(seat);
+    let taken_from = |from: Timestamp| readings.iter().map(|b| b.measured_at).find(|t| *t >= from);
+    let mut out = Vec::new();
+    let mut due = |reason, due_at: Timestamp, from: Timestamp| {
+        out.push(BpDue {
+            reason,
+            due_at,
+            taken_at: taken_from(from),
+        })
+    };
+    if seat.state == ParticipantState::Ready && state.phase == SessionPhase::Dosing {
+        let at = seat.state_since.max(state.phase_since);
+        due(
+            BpDueReason::BeforeDose,
+            at,
+            at.plus_ms(-i64::from(policy.dose_hold.bp_max_age_min) * MINUTE_MS),
+        );
+    }
+    let mut doses: Vec<Timestamp> = seat.doses.iter().map(|d| d.administered_at).collect();
+    doses.sort();
+    if let Some(first) = doses.first().copied() {
+        let at = first.plus_ms(i64::from(policy.bp_schedule.after_dose_min) * MINUTE_MS);
+        due(BpDueReason::AfterDose, at, at.plus_ms(-BP_EARLY_MS));
+        let elevated = baseline_bp(seat).is_some_and(|b| {
+            b.systolic > policy.dose_hold.systolic_above
+                || b.diastolic > policy.dose_hold.diastolic_above
+        });
+        if elevated {
+            let at =
+                first.plus_ms(i64::from(policy.bp_schedule.elevated_after_dose_min) * MINUTE_MS);
+            due(
+                BpDueReason::AfterDoseElevatedBaseline,
+                at,
+                at.plus_ms(-BP_EARLY_MS),
+            );
+        }
+        for further in doses.iter().skip(1) {
+            let at =
+                further.plus_ms(i64::from(policy.bp_schedule.after_further_dose_min) * MINUTE_MS);
+            due(BpDueReason::AfterFurtherDose, at, at.plus_ms(-BP_EARLY_MS));
+        }
+    }
+    if let Some(emerged) = seat.emerged_at {
+        due(BpDueReason::BeforeDischarge, emerged, emerged);
+    }
+    out
+}
+
+// ---- pre-dose hold -----------------------------------------------------------
+
+/// Why a dose given at `at` would be held, or `None` if it may go ahead.
+pub fn dose_hold(
+    seat: &Seat,
+    policy: &ClinicPolicy,
+    at: Timestamp,
+) -> (Option<BpValue>, Option<String>) {
+    let hold = &policy.dose_hold;
+    let last = bps(seat).into_iter().rev().find(|b| b.measured_at <= at);
+    let reason = match last {
+        None => Some("no pre-dose BP is recorded".to_string()),
+        Some(b) if at.ms_since(b.measured_at) > i64::from(hold.bp_max_age_min) * MINUTE_MS => {
+            Some(format!(
+                "the last BP was measured {} min before the dose; it must be within {} min",
+                minutes(at.ms_since(b.measured_at)),
+                hold.bp_max_age_min
+            ))
+        }
+        Some(b) if b.systolic > hold.systolic_above || b.diastolic > hold.diastolic_above => {
+            Some(format!(
+                "pre-dose BP {}/{} is above the hold threshold {}/{}",
+                Num(b.systolic),
+                Num(b.diastolic),
+                Num(hold.systolic_above),
+                Num(hold.diastolic_above)
+            ))
+        }
+        Some(_) => None,
+    };
+    (last, reason)
+}
+
+// ---- discharge -------------------------------------------------------------
+
+/// One point of the discharge checklist.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DischargeCheck {
+    /// Enough time since the first dose (2 h by default).
+    TimeSinceDose,
+    /// Sedation resolved: the latest MOAA/S is 5.
+    SedationResolved,
+    /// Dissociation resolved: the latest observer score (if any) is resolved.
+    DissociationResolved,
+    /// Recent BP and SpO2, and no vital alarm condition holding.
+    VitalsAcceptable,
+    /// Ride home confirmed.
+    RideHome,
+    /// No active high or medium alarm.
+    NoActiveAlarms,
+}
+
+/// One checklist item with its result.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    /// What.
+    pub check: DischargeCheck,
+    /// Holds.
+    pub met: bool,
+    /// In words.
+    pub detail: String,
+}
+
+/// The discharge checklist at one moment.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct DischargeChecklist {
+    /// Every item.
+    pub items: Vec<ChecklistItem>,
+}
+
+impl DischargeChecklist {
+    /// Every item holds.
+    pub fn all_met(&self) -> bool {
+        self.items.iter().all(|i| i.met)
+    }
+
+    /// The items that do not hold, in words.
+    pub fn unmet(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|i| !i.met)
+            .map(|i| i.detail.as_str())
+            .collect()
+    }
+}
+
+/// The discharge checklist for a seat at `now`.
+pub fn discharge_checklist(
+    seat: &Seat,
+    state: &SessionState,
+    now: Timestamp,
+) -> DischargeChecklist {
+    let policy = &state.policy.discharge;
+    let mut items = Vec::new();
+    let mut item = |check, met, detail: String| items.push(ChecklistItem { check, met, detail });
+
+    let need = i64::from(policy.min_after_first_dose_min) * MINUTE_MS;
+    match seat.first_dose_at() {
+        Some(first) => {
+            let since = now.ms_since(first);
+            item(
+                DischargeCheck::TimeSinceDose,
+                since >= need,
+                format!(
+                    "{} min since the first dose (at least {} min)",
+                    minutes(since),
+                    policy.min_after_first_dose_min
+                ),
+            );
+        }
+        None => item(
+            DischargeCheck::TimeSinceDose,
+            false,
+            "no dose is recorded".into(),
+        ),
+    }
+    match seat.latest_sedation() {
+        Some((m, _)) => item(
+            DischargeCheck::SedationResolved,
+            m == Rating::MOAAS_ALERT,
+            format!("latest MOAA/S is {m} (needs 5)"),
+        ),
+        None => item(
+            DischargeCheck::SedationResolved,
+            false,
+            "no MOAA/S rating is recorded".into(),
+        ),
+    }
+    match seat.latest_dissociation() {
+        Some((score, _)) => item(
+            DischargeCheck::DissociationResolved,
+            score <= policy.dissociation_resolved_at_most,
+            format!(
+                "latest dissociation score is {score} (resolved at {} or less)",
+                policy.dissociation_resolved_at_most
+            ),
+        ),
+        None => item(
+            DischargeCheck::DissociationResolved,
+            true,
+            "no dissociation was rated".into(),
+        ),
+    }
+    let max_age = i64::from(policy.vitals_max_age_min) * MINUTE_MS;
+    let mut problems = Vec::new();
+    for kind in [VitalKind::BloodPressure, VitalKind::Spo2] {
+        match seat.latest(kind) {
+            None => problems.push(format!("no {} recorded", kind.label())),
+            Some(r) if now.ms_since(r.measured_at) > max_age => problems.push(format!(
+                "{} is {} min old",
+                kind.label(),
+                minutes(now.ms_since(r.measured_at))
+            )),
+            Some(_) => {}
+        }
+    }
+    for rule in effective_rules(state, seat).into_iter().filter(|r| {
+        r.enabled
+            && matches!(
+                r.trigger,
+                Trigger::Vital { .. } | Trigger::BpRiseFromBaseline { .. }
+            )
+    }) {
+        if let Some(status) = reading_status(rule, seat).filter(|s| s.holds) {
+            problems.push(status.detail);
+        }
+    }
+    item(
+        DischargeCheck::VitalsAcceptable,
+        problems.is_empty(),
+        if problems.is_empty() {
+            "recent vitals are in range".into()
+        } else {
+            format!("vitals: {}", problems.join("; "))
+        },
+    );
+    item(
+        DischargeCheck::RideHome,
+        seat.ride_home_confirmed,
+        if seat.ride_home_confirmed {
+            "ride home confirmed".into()
+        } else {
+            "no ride home confirmed".into()
+        },
+    );
+    let serious: Vec<&str> = state
+        .alarms
+        .iter()
+        .filter(|a| a.seat == seat.id && a.priority >= AlarmPriority::Medium)
+        .map(|a| a.label.as_str())
+        .collect();
+    item(
+        DischargeCheck::NoActiveAlarms,
+        serious.is_empty(),
+        if serious.is_empty() {
+            "no active high or medium alarm".into()
+        } else {
+            format!("active alarms: {}", serious.join(", "))
+        },
+    );
+    DischargeChecklist { items }
+}
+
+// ---- the monitoring form ---------------------------------------------------------
+
+/// The per-participant monitoring form.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct MonitoringSummary {
+    /// Seat.
+    pub seat: SeatId,
+    /// Name on the seat.
+    pub display_name: String,
+    /// State now.
+    pub state: ParticipantState,
+    /// First dose.
+    pub first_dose_at: Option<Timestamp>,
+    /// Baseline: the last BP before the first dose.
+    pub bp_before_dose: Option<BpValue>,
+    /// The BP around the post-dose peak (the first taken from 5 min before it is due).
+    pub bp_at_40_min: Option<BpValue>,
+    /// The last BP from emergence to discharge.
+    pub bp_before_discharge: Option<BpValue>,
+    /// Vitals acceptable (the discharge checklist's item, now or at discharge).
+    pub vitals_acceptable: bool,
+    /// Sedation observed (any MOAA/S below 5 after the dose).
+    pub sedation: bool,
+    /// Dissociation observed (any observer score above the resolved level).
+    pub dissociation: bool,
+    /// Respiratory depression (SpO2 < 88 % or respiratory rate < 8 after the dose).
+    pub respiratory_depression: bool,
+    /// Minutes from the first dose to discharge (or now).
+    pub minutes_monitored: i64,
+    /// When discharged: ready to leave.
+    pub ready_to_leave_at: Option<Timestamp>,
+    /// Who signed the discharge.
+    pub discharged_by: Option<StaffId>,
+    /// The reason, if discharged although an item did not hold.
+    pub discharge_override: Option<String>,
+    /// The checklist at discharge, or as it stands now.
+    pub checklist: DischargeChecklist,
+}
+
+/// Respiratory depression thresholds for the monitoring form.
+const RESP_DEPRESSION_SPO2: f64 = 88.0;
+const RESP_DEPRESSION_RR: f64 = 8.0;
+
+/// The monitoring form for a seat at `now`.
+pub fn monitoring_summary(seat: &Seat, state: &SessionState, now: Timestamp) -> MonitoringSummary {
+    let first = seat.first_dose_at();
+    let end = seat.discharge.as_ref().map_or(now, |d| d.at);
+    let readings = bps(seat);
+    let peak_due = first.map(|f| {
+        f.plus_ms(i64::from(state.policy.bp_schedule.after_dose_min) * MINUTE_MS - BP_EARLY_MS)
+    });
+    let checklist = seat.discharge.as_ref().map_or_else(
+        || discharge_checklist(seat, state, now),
+        |d| d.checklist.clone(),
+    );
+    let after_dose = |at: Timestamp| first.is_some_and(|f| at >= f);
+    MonitoringSummary {
+        seat: seat.id,
+        display_name: seat.display_name.clone(),
+        state: seat.state,
+        first_dose_at: first,
+        bp_before_dose: baseline_bp(seat),
+        bp_at_40_min: peak_due.and_then(|from| readings.iter().copied().find(|b| b.measured_at >= from && b.measured_at <= end)),
+        bp_before_discharge: seat
+            .emerged_at
+            .and_then(|from| readings.iter().rev().copied().find(|b| b.measured_at >= from && b.measured_at <= end)),
+        vitals_acceptable: checklist.items.iter().any(|i| i.check == DischargeCheck::VitalsAcceptable && i.met),
+        sedation: seat.ratings.iter().any(|r| after_dose(r.at) && matches!(r.value, Rating::Sedation { moaas } if moaas < Rating::MOAAS_ALERT)),
+        dissociation: seat.ratings.iter().any(|r| {
+            matches!(r.value, Rating::Dissociation { score } if score > state.policy.discharge.dissociation_resolved_at_most)
+        }),
+        respiratory_depression: seat.lowest_after_dose.spo2.is_some_and(|v| v < RESP_DEPRESSION_SPO2)
+            || seat.lowest_after_dose.respiratory_rate.is_some_and(|v| v < RESP_DEPRESSION_RR),
+        minutes_monitored: first.map_or(0, |f| minutes(end.ms_since(f)).max(0)),
+        ready_to_leave_at: seat.discharge.as_ref().map(|d| d.at),
+        discharged_by: seat.discharge.as_ref().map(|d| d.by),
+        discharge_override: seat.discharge.as_ref().and_then(|d| d.override_reason.clone()),
+        checklist,
+    }
+}
