@@ -438,10 +438,10 @@ pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
                 .iter()
                 .find(|a| a.seat == seat.id && a.rule == rule.id);
             match (active, condition(rule, seat, state, now)) {
-                (None, Status::Met { since, detail }) => {
-                    if now >= since.plus_ms(i64::from(rule.confirm_s) * 1000) {
-                        out.push(raise(rule, seat, detail));
-                    }
+                (None, Status::Met { since, detail })
+                    if now >= since.plus_ms(i64::from(rule.confirm_s) * 1000) =>
+                {
+                    out.push(raise(rule, seat, detail));
                 }
                 (Some(a), Status::Met { .. }) if !a.condition_active => {
                     out.push(EventBody::AlarmConditionChanged {
@@ -472,14 +472,14 @@ pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
         .iter()
         .filter(|a| a.acknowledged.is_none() && !ending.contains(&a.id))
     {
-        if let Some(escalation) = escalation_due(state, a) {
-            if now >= escalation.0 {
-                out.push(EventBody::AlarmEscalated {
-                    alarm: a.id,
-                    priority: escalation.1,
-                    notify: ALL_STAFF.to_vec(),
-                });
-            }
+        if let Some((at, priority)) = escalation_due(state, a)
+            && now >= at
+        {
+            out.push(EventBody::AlarmEscalated {
+                alarm: a.id,
+                priority,
+                notify: ALL_STAFF.to_vec(),
+            });
         }
     }
     out

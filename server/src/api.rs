@@ -15,13 +15,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use protocol::monitor;
 use protocol::policy::text_limits;
 use protocol::rest::{
     AddSeat, ApiError, CreateSession, JoinCodeIssued, JoinRequest, Joined, LoginRequest,
     LoginResponse, SeatCreated, SessionSummary, TokenResponse,
 };
 use protocol::{
-    ClinicPolicy, Command, CommandId, EventBody, RejectCode, Rejection, SeatId, SessionId, Viewer,
+    ClinicPolicy, Command, CommandId, EventBody, RejectCode, Rejection, SeatId, SessionId,
+    StaffRole, Viewer,
 };
 use std::sync::Arc;
 
@@ -40,6 +42,12 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/sessions/{session}/seats/{seat}/join-code",
             post(issue_join_code),
         )
+        .route("/api/sessions/{session}/monitoring", get(monitoring_all))
+        .route(
+            "/api/sessions/{session}/seats/{seat}/monitoring",
+            get(monitoring_one),
+        )
+        .route("/api/policy", get(get_policy).put(put_policy))
         .route("/ws", get(ws::upgrade))
         .fallback(|| async {
             AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
@@ -274,14 +282,12 @@ async fn create_session(
             ),
         ));
     }
+    // The clinic's policy at this moment is recorded in the session's first
+    // event and governs the whole session.
+    let policy = app.store.clinic_policy(p.clinic()).await?;
     let handle = app
         .hub
-        .create_session(
-            p.clinic(),
-            title.clone(),
-            p.actor(),
-            ClinicPolicy::default(),
-        )
+        .create_session(p.clinic(), title.clone(), p.actor(), policy)
         .await?;
     let state = handle.snapshot(Viewer::Staff).await?;
     tracing::info!(session = %handle.id, role = %p.role(), "session created");
@@ -480,4 +486,80 @@ async fn join(
         seat,
         display_name,
     }))
+}
+
+async fn get_policy(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+) -> Result<Json<ClinicPolicy>, AppError> {
+    Ok(Json(app.store.clinic_policy(p.clinic()).await?))
+}
+
+/// Replaces the clinic's policy (admins only). Sessions already running keep
+/// the policy they started with: it is recorded in their first event.
+async fn put_policy(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Body(policy): Body<ClinicPolicy>,
+) -> Result<Json<ClinicPolicy>, AppError> {
+    if !matches!(
+        p,
+        Principal::Staff {
+            role: StaffRole::Admin,
+            ..
+        }
+    ) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin may change the clinic's policy",
+        ));
+    }
+    policy
+        .validate()
+        .map_err(|m| AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m))?;
+    app.store
+        .set_clinic_policy(p.clinic(), policy.clone())
+        .await?;
+    tracing::info!(clinic = %p.clinic(), "clinic policy changed");
+    Ok(Json(policy))
+}
+
+async fn monitoring_all(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+) -> Result<Json<Vec<monitor::MonitoringSummary>>, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let state = handle.snapshot(Viewer::Staff).await?;
+    let now = app.clock.now();
+    Ok(Json(
+        state
+            .seats
+            .iter()
+            .map(|seat| monitor::monitoring_summary(seat, &state, now))
+            .collect(),
+    ))
+}
+
+async fn monitoring_one(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path((session, seat)): Path<(String, String)>,
+) -> Result<Json<monitor::MonitoringSummary>, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let seat: SeatId = path_id("seat", &seat)?;
+    let state = handle.snapshot(Viewer::Staff).await?;
+    let Some(s) = state.seat(seat) else {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_seat",
+            format!("there is no seat {seat} in this session"),
+        ));
+    };
+    Ok(Json(monitor::monitoring_summary(
+        s,
+        &state,
+        app.clock.now(),
+    )))
 }

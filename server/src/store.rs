@@ -5,7 +5,8 @@
 
 use protocol::rest::{SessionSummary, StaffProfile};
 use protocol::{
-    ClinicId, Event, EventBody, SeatId, Seq, SessionId, SessionPhase, StaffId, StaffRole, Timestamp,
+    ClinicId, ClinicPolicy, Event, EventBody, SeatId, Seq, SessionId, SessionPhase, StaffId,
+    StaffRole, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::any::Any;
@@ -89,7 +90,15 @@ pub struct SqliteStore {
     _lock: File,
 }
 
-const SCHEMA: &str = "
+/// The schema, one migration per version; `PRAGMA user_version` records how
+/// many have run. Never edit a released step: add the next.
+const MIGRATIONS: [&str; 2] = [MIGRATION_1, MIGRATION_2];
+
+const MIGRATION_2: &str = "
+ALTER TABLE clinics ADD COLUMN policy TEXT;
+";
+
+const MIGRATION_1: &str = "
 CREATE TABLE IF NOT EXISTS clinics (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -132,8 +141,25 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
-PRAGMA user_version = 1;
 ";
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let done = usize::try_from(done).unwrap_or(usize::MAX);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is from a newer Holdspace (schema {done}, this one knows {})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(done) {
+        conn.execute_batch(&format!(
+            "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -182,7 +208,7 @@ impl SqliteStore {
         }
         let path = dir.join("holdspace.sqlite3");
         let writer_conn = open_connection(&path)?;
-        writer_conn.execute_batch(SCHEMA)?;
+        migrate(&writer_conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
             .name("holdspace-writer".into())
@@ -336,6 +362,43 @@ impl SqliteStore {
     pub async fn staff_by_id(&self, id: StaffId) -> Result<Option<StaffRecord>, StoreError> {
         self.read(move |c| staff_where(c, "id = ?1", &id.to_string()))
             .await
+    }
+
+    /// The clinic's policy (the defaults until an admin sets one).
+    pub async fn clinic_policy(&self, clinic: ClinicId) -> Result<ClinicPolicy, StoreError> {
+        self.read(move |c| {
+            let stored: Option<Option<String>> = c
+                .query_row(
+                    "SELECT policy FROM clinics WHERE id = ?1",
+                    [clinic.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match stored.flatten() {
+                None => Ok(ClinicPolicy::default()),
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("policy of clinic {clinic}: {e}"))),
+            }
+        })
+        .await
+    }
+
+    /// Sets the clinic's policy for sessions created from now on.
+    pub async fn set_clinic_policy(
+        &self,
+        clinic: ClinicId,
+        policy: ClinicPolicy,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(&policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(move |c| {
+            c.execute(
+                "UPDATE clinics SET policy = ?1 WHERE id = ?2",
+                params![json, clinic.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- sessions --------------------------------------------------------

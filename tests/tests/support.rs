@@ -74,15 +74,18 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_on(Clock::system(), adjust).await
+    }
+
+    /// A server whose clock the test moves ([`Clock::manual`]).
+    pub async fn start_on(clock: Clock, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = TempDir::new("server");
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let app = App::start(config, Clock::system(), shutdown.clone())
-            .await
-            .unwrap();
+        let app = App::start(config, clock, shutdown.clone()).await.unwrap();
         seed_staff(&app).await;
         let task = tokio::spawn({
             let app = app.clone();

@@ -8,3 +8,4 @@ mod crash;
 mod group_session;
 mod resume;
 mod roles;
+mod safety;
