@@ -173,12 +173,20 @@ pub fn decide(
         Command::SelfReport { seat, report } => {
             let s = seat_of(state, *seat)?;
             not_left(s)?;
-            if let SelfReport::NeedSupport { note, .. } = report {
-                optional_text("note", note.as_deref(), text_limits::SUPPORT_NOTE)?;
-            }
+            let report = match report {
+                SelfReport::Ok {} => SelfReport::Ok {},
+                SelfReport::NeedSupport { reasons, note } => {
+                    let note = optional_text("note", note.as_deref(), text_limits::SUPPORT_NOTE)?;
+                    // Each reason once, in a fixed order, whatever was sent.
+                    let mut reasons = reasons.clone();
+                    reasons.sort();
+                    reasons.dedup();
+                    SelfReport::NeedSupport { reasons, note }
+                }
+            };
             Ok(vec![EventBody::SelfReported {
                 seat: *seat,
-                report: report.clone(),
+                report,
             }])
         }
         Command::AcknowledgeSupport { seat } => {

@@ -222,6 +222,20 @@ async fn login(
     State(app): State<Arc<App>>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
+    let busy = || {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many logins at once; try again in a moment",
+        )
+    };
+    let _permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.password_checks.acquire(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
     let record = app.store.staff_by_username(req.username.clone()).await?;
     let password_hash = record.as_ref().map(|r| r.password_hash.clone());
     // Hash even for an unknown username so timing does not reveal which names exist.
@@ -384,11 +398,12 @@ async fn add_seat(
                 seq: first,
             }),
         )),
-        _ => Err(StoreError::Corrupt(format!(
-            "event {first} of session {} is not a seat",
-            handle.id
-        ))
-        .into()),
+        // The key's first use recorded something else.
+        _ => Err(AppError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request",
+        )),
     }
 }
 
@@ -469,10 +484,13 @@ async fn join(
         .await?
         .ok_or_else(|| bad("this code's session no longer exists"))?;
     let state = handle.snapshot(Viewer::Staff).await?;
-    let display_name = state
-        .seat(seat)
-        .map(|s| s.display_name.clone())
-        .ok_or_else(|| bad("this code's seat no longer exists"))?;
+    let Some(s) = state.seat(seat) else {
+        return Err(bad("this code's seat no longer exists"));
+    };
+    if state.phase == protocol::SessionPhase::Closed || s.state.has_left() {
+        return Err(bad("this seat is no longer in an open session"));
+    }
+    let display_name = s.display_name.clone();
     let principal = Principal::Participant {
         clinic: handle.clinic,
         session,

@@ -16,6 +16,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Password checks at once (see [`App::password_checks`]).
+const PASSWORD_CHECKS: usize = 4;
+
 /// Everything a request handler or connection may need.
 pub struct App {
     /// Configuration.
@@ -30,6 +33,10 @@ pub struct App {
     pub clock: Clock,
     /// Bounds open WebSocket connections ([`Config::max_connections`]).
     pub connections: Arc<Semaphore>,
+    /// Bounds password checks running at once: each takes ~19 MiB and a
+    /// core for a moment, so an unauthenticated flood of logins must queue
+    /// rather than exhaust memory and the blocking threads.
+    pub password_checks: Semaphore,
     /// Cancelled to shut down.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames.
@@ -70,6 +77,7 @@ impl App {
         let hub = Hub::new(store.clone(), clock.clone(), shutdown.clone());
         let app = Arc::new(App {
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            password_checks: Semaphore::new(PASSWORD_CHECKS),
             keys: Keys::new(&secret),
             config,
             store,

@@ -56,7 +56,7 @@ struct ServeArgs {
     #[arg(long, env = "HOLDSPACE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// Messages queued per connection before it is closed as too slow
-    /// (at least 256: one batch of events must always fit).
+    /// (more than 256: one batch of events must always fit).
     #[arg(long, env = "HOLDSPACE_OUTBOUND_QUEUE", default_value_t = 1024)]
     outbound_queue: usize,
     /// Sustained messages per second allowed per connection.

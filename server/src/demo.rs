@@ -8,10 +8,12 @@
 use crate::app::App;
 use crate::auth;
 use crate::client::{Api, ClientError, Live, LiveSender, Received};
+use protocol::alarm::{RaisePriority, Trigger};
 use protocol::rest::AddSeat;
 use protocol::{
-    ArrivalForm, Command, Measurement, ObservedStatus, ParticipantState, PostSessionForm, Route,
-    SeatId, SelfReport, ServerMessage, SessionId, SessionPhase, StaffRole, SupportReason,
+    AlarmPriority, ArrivalForm, ClinicPolicy, Command, Measurement, ObservedStatus,
+    ParticipantState, PostSessionForm, Rating, Route, SeatId, SelfReport, ServerMessage, SessionId,
+    SessionPhase, StaffRole, SupportReason,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,7 +65,8 @@ impl Seeded {
         }
         out.push_str(&format!(
             "Open http://{addr}/ ; API at http://{addr}/api, live hub at ws://{addr}/ws.\n\
-             A simulated group of {} starts now and repeats; Ctrl-C stops the server.",
+             A simulated group of {} starts now and repeats; Ctrl-C stops the server.\n\
+             The demo clinic's policy compresses time: discharge 3 min after the dose (not 2 h), BP 2 min after.",
             GROUP.len()
         ));
         out
@@ -77,6 +80,7 @@ pub async fn seed(app: &Arc<App>) -> Result<Seeded, crate::store::StoreError> {
         .store
         .ensure_clinic("Holdspace demo clinic".into(), now)
         .await?;
+    app.store.set_clinic_policy(clinic, demo_policy()).await?;
     let mut created = 0;
     for (username, name, role) in STAFF {
         if app
@@ -153,8 +157,10 @@ async fn connect(
         while let Some(received) = rx.recv().await {
             match received {
                 Received::Message(ServerMessage::Rejected { rejection, .. }) => {
-                    // The message names the participant; logs carry ids and codes only.
-                    tracing::warn!(%session, who, code = ?rejection.code, "simulated command refused");
+                    // Some refusals are part of the script (the dose hold, an
+                    // early discharge). The message names the participant;
+                    // logs carry ids and codes only.
+                    tracing::info!(%session, who, code = ?rejection.code, "simulated command refused");
                 }
                 Received::Closed(_) => break,
                 _ => {}
@@ -173,7 +179,13 @@ struct Participant {
     oximeter: String,
 }
 
-/// The simulated timeline, in seconds at pace 1.
+/// The simulated timeline, in seconds at pace 1 (alarm delays are real time).
+///
+/// What it shows besides the routine: Ben's high pre-dose BP holds his dose
+/// until the medical provider overrides; Farah's SpO2 dips long enough for an
+/// alarm, which latches after she recovers and is acknowledged; Gus's call for
+/// support goes unanswered long enough to escalate; Hana has no ride home, so
+/// her discharge is refused until one is confirmed.
 async fn play_session(
     addr: SocketAddr,
     pace: f64,
@@ -185,12 +197,7 @@ async fn play_session(
         let api = api.clone();
         async move { api.login(name, DEMO_PASSWORD).await.map(|l| l.token.token) }
     };
-    let (fac_token, fac2_token, med_token, bridge_token) = (
-        login("facilitator").await?,
-        login("facilitator2").await?,
-        login("medical").await?,
-        login("oximeter-bridge").await?,
-    );
+    let fac_token = login("facilitator").await?;
     let fac_api = api.with_token(fac_token.clone());
     let session = fac_api
         .create_session(&format!("Demo evening group {round}"))
@@ -224,18 +231,20 @@ async fn play_session(
         });
     }
     let mut fac = connect(addr, &fac_token, session, "facilitator").await?;
-    let mut fac2 = connect(addr, &fac2_token, session, "facilitator").await?;
-    let mut med = connect(addr, &med_token, session, "medical").await?;
-    let mut bridge = connect(addr, &bridge_token, session, "bridge").await?;
+    let mut fac2 = connect(addr, &login("facilitator2").await?, session, "facilitator").await?;
+    let mut med = connect(addr, &login("medical").await?, session, "medical").await?;
+    let mut bridge = connect(addr, &login("oximeter-bridge").await?, session, "bridge").await?;
     let mut noise = Noise(u64::from(round) * 7919);
+    let (ben, farah, gus, hana) = (1, 5, 6, 7);
 
     // One tick per simulated second, so steps that depend on each other (an
     // arrival, then "ready") never race; oximetry stays at 1 Hz of real time.
     let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / pace));
-    let mut last_pulse = -1.0f64;
-    let mut done_until = -1.0f64;
+    let (mut last_pulse, mut done_until) = (-1.0f64, -1.0f64);
     let (mut next_round, mut rounds) = (95.0f64, 0usize);
+    let mut dip_until: Option<f64> = None;
+    let mut unanswered_since: Option<f64> = None;
     let n = group.len();
     loop {
         tokio::select! {
@@ -261,23 +270,36 @@ async fn play_session(
                     anxiety: score(2 + (i % 6) as u8),
                     intention: "to be with whatever comes up".into(),
                     fasting_confirmed: true,
-                    ride_home_arranged: true,
+                    ride_home_arranged: i != hana,
                     consent_to_touch: i % 3 != 0,
                 };
                 p.tx.command(Command::SubmitArrival { seat, form }).await?;
                 p.arrived = true;
             }
             if due(arrive + 2.0) {
-                let (kg, bp) = (
-                    GROUP[i].1,
+                let (systolic, diastolic) = if i == ben {
+                    (152.0, 96.0)
+                } else {
+                    (
+                        noise.around(122.0, 8.0).round(),
+                        noise.around(78.0, 5.0).round(),
+                    )
+                };
+                med.command(vital(
+                    seat,
                     Measurement::BloodPressure {
-                        systolic: noise.around(124.0, 10.0).round(),
-                        diastolic: noise.around(80.0, 6.0).round(),
+                        systolic,
+                        diastolic,
                     },
-                );
-                med.command(vital(seat, bp, None)).await?;
-                med.command(vital(seat, Measurement::BodyWeight { value: kg }, None))
-                    .await?;
+                    None,
+                ))
+                .await?;
+                med.command(vital(
+                    seat,
+                    Measurement::BodyWeight { value: GROUP[i].1 },
+                    None,
+                ))
+                .await?;
                 med.command(vital(
                     seat,
                     Measurement::BodyTemperature {
@@ -295,23 +317,27 @@ async fn play_session(
                 .await?;
             }
             if due(dose_at) {
-                let (route, mg) = if i % 3 == 2 {
-                    (Route::SublingualOral, 200.0)
-                } else {
-                    (Route::Im, (0.5 * GROUP[i].1).round())
-                };
-                med.command(Command::RecordDose {
+                // Ben's first attempt is held by the pre-dose BP hold.
+                med.command(dose(i, seat, None)).await?;
+                p.dosed = i != ben;
+            }
+            if i == ben && due(dose_at + 2.0) {
+                med.command(vital(
                     seat,
-                    route,
-                    mg,
-                    lot: "KET-2611-04".into(),
-                    administered_at: None,
-                    override_reason: None,
-                })
+                    Measurement::BloodPressure {
+                        systolic: 148.0,
+                        diastolic: 94.0,
+                    },
+                    None,
+                ))
                 .await?;
+            }
+            if i == ben && due(dose_at + 4.0) {
+                let reason = "rechecked after rest, 148/94; anxious on arrival, benefit outweighs";
+                med.command(dose(i, seat, Some(reason))).await?;
                 p.dosed = true;
             }
-            if due(91.0 + i as f64) {
+            if due(91.0 + 2.0 * i as f64) {
                 fac2.command(Command::SetParticipantState {
                     seat,
                     to: ParticipantState::InExperience,
@@ -320,8 +346,8 @@ async fn play_session(
             }
             if due(140.0 + i as f64) {
                 let bp = Measurement::BloodPressure {
-                    systolic: noise.around(138.0, 14.0).round(),
-                    diastolic: noise.around(86.0, 8.0).round(),
+                    systolic: noise.around(132.0, 10.0).round(),
+                    diastolic: noise.around(84.0, 6.0).round(),
                 };
                 med.command(vital(seat, bp, None)).await?;
             }
@@ -336,6 +362,20 @@ async fn play_session(
                 fac.command(Command::SetParticipantState {
                     seat,
                     to: ParticipantState::Emerging,
+                })
+                .await?;
+            }
+            if due(205.0 + 2.0 * i as f64) {
+                med.command(Command::RecordRating {
+                    seat,
+                    rating: Rating::Sedation { moaas: 4 },
+                })
+                .await?;
+                med.command(Command::RecordRating {
+                    seat,
+                    rating: Rating::Dissociation {
+                        score: 2 + (i % 3) as u8,
+                    },
                 })
                 .await?;
             }
@@ -354,12 +394,36 @@ async fn play_session(
                 p.tx.command(Command::SubmitPostSession { seat, form })
                     .await?;
             }
-            if due(270.0 + 2.0 * i as f64) {
+            if due(250.0 + i as f64) {
+                med.command(Command::RecordRating {
+                    seat,
+                    rating: Rating::Sedation { moaas: 5 },
+                })
+                .await?;
+                med.command(Command::RecordRating {
+                    seat,
+                    rating: Rating::Dissociation { score: 0 },
+                })
+                .await?;
                 let bp = Measurement::BloodPressure {
-                    systolic: noise.around(122.0, 8.0).round(),
-                    diastolic: noise.around(78.0, 5.0).round(),
+                    systolic: noise.around(120.0, 6.0).round(),
+                    diastolic: noise.around(77.0, 4.0).round(),
                 };
                 med.command(vital(seat, bp, None)).await?;
+            }
+            if due(270.0 + 2.0 * i as f64) {
+                // Hana's is refused: no ride home yet.
+                med.command(Command::Discharge {
+                    seat,
+                    override_reason: None,
+                })
+                .await?;
+                p.discharged = i != hana;
+            }
+            if i == hana && due(290.0) {
+                fac.command(Command::ConfirmRideHome { seat }).await?;
+            }
+            if i == hana && due(292.0) {
                 med.command(Command::Discharge {
                     seat,
                     override_reason: None,
@@ -367,18 +431,15 @@ async fn play_session(
                 .await?;
                 p.discharged = true;
             }
-            // 1 Hz pulse oximetry while in the room; Farah (6) dips, Ben (2) races.
+            // 1 Hz pulse oximetry while in the room.
             if p.arrived && !p.discharged && pulse {
-                let spo2 = if i == 5 && (130.0..146.0).contains(&t) {
-                    noise.around(90.0, 1.0)
+                let dipping = i == farah && dip_until.is_some_and(|end| real < end);
+                let spo2 = if dipping {
+                    noise.around(90.0, 0.8)
                 } else {
                     noise.around(97.5, 1.2).min(100.0)
                 };
-                let hr = if i == 1 && (160.0..170.0).contains(&t) {
-                    noise.around(134.0, 3.0)
-                } else {
-                    noise.around(if p.dosed { 82.0 } else { 72.0 }, 6.0)
-                };
+                let hr = noise.around(if p.dosed { 82.0 } else { 72.0 }, 6.0).round();
                 let device = Some(p.oximeter.clone());
                 bridge
                     .command(vital(
@@ -388,12 +449,19 @@ async fn play_session(
                     ))
                     .await?;
                 bridge
-                    .command(vital(
-                        seat,
-                        Measurement::HeartRate { value: hr.round() },
-                        device,
-                    ))
+                    .command(vital(seat, Measurement::HeartRate { value: hr }, device))
                     .await?;
+            }
+        }
+        // Farah's dip lasts 25 real seconds, long enough to confirm an alarm.
+        if due(130.0) {
+            dip_until = Some(real + 25.0);
+        }
+        if dip_until.is_some_and(|end| real >= end + 10.0) {
+            dip_until = None;
+            if let Some(alarm) = first_alarm(&fac_api, session, group[farah].seat, "spo2-low").await
+            {
+                med.command(Command::AcknowledgeAlarm { alarm }).await?;
             }
         }
         // The facilitators' rounds: one participant every 6 s.
@@ -414,7 +482,7 @@ async fn play_session(
             rounds += 1;
             next_round += 6.0;
         }
-        let support = group[3].seat;
+        let dev = group[3].seat;
         if due(120.0) {
             let report = SelfReport::NeedSupport {
                 reasons: vec![SupportReason::Nausea],
@@ -422,21 +490,38 @@ async fn play_session(
             };
             group[3]
                 .tx
-                .command(Command::SelfReport {
-                    seat: support,
-                    report,
-                })
+                .command(Command::SelfReport { seat: dev, report })
                 .await?;
         }
         if due(128.0) {
-            fac2.command(Command::AcknowledgeSupport { seat: support })
+            fac2.command(Command::AcknowledgeSupport { seat: dev })
                 .await?;
         }
         if due(134.0) {
             fac2.command(Command::ObserveCheckIn {
-                seat: support,
+                seat: dev,
                 status: ObservedStatus::Calm,
                 note: Some("nausea eased; bucket and ginger nearby".into()),
+            })
+            .await?;
+        }
+        // Gus calls and nobody answers for 75 s: the alarm escalates at 60 s.
+        if due(160.0) {
+            let report = SelfReport::NeedSupport {
+                reasons: vec![SupportReason::Anxious],
+                note: None,
+            };
+            let seat = group[gus].seat;
+            group[gus]
+                .tx
+                .command(Command::SelfReport { seat, report })
+                .await?;
+            unanswered_since = Some(real);
+        }
+        if unanswered_since.is_some_and(|since| real >= since + 75.0) {
+            unanswered_since = None;
+            fac.command(Command::AcknowledgeSupport {
+                seat: group[gus].seat,
             })
             .await?;
         }
@@ -445,7 +530,6 @@ async fn play_session(
             (60.0, SessionPhase::Dosing),
             (90.0, SessionPhase::Experience),
             (240.0, SessionPhase::Integration),
-            (300.0, SessionPhase::Closed),
         ] {
             if due(at) {
                 fac.command(Command::ChangePhase { to: phase }).await?;
@@ -464,10 +548,87 @@ async fn play_session(
             .await?;
         }
         done_until = t;
-        if t > 302.0 {
+        // Close once everyone is discharged and the unanswered call was answered.
+        if t > 300.0
+            && group.iter().all(|p| p.discharged)
+            && unanswered_since.is_none()
+            && dip_until.is_none()
+        {
+            fac.command(Command::ChangePhase {
+                to: SessionPhase::Closed,
+            })
+            .await?;
             return Ok(());
         }
     }
+}
+
+fn dose(i: usize, seat: SeatId, override_reason: Option<&str>) -> Command {
+    let (route, mg) = if i % 3 == 2 {
+        (Route::SublingualOral, 200.0)
+    } else {
+        (Route::Im, (0.5 * GROUP[i].1).round())
+    };
+    Command::RecordDose {
+        seat,
+        route,
+        mg,
+        lot: "KET-2611-04".into(),
+        administered_at: None,
+        override_reason: override_reason.map(str::to_string),
+    }
+}
+
+/// The id of a participant's active alarm of one rule, read over REST as a
+/// staff board would see it.
+async fn first_alarm(
+    staff: &Api,
+    session: SessionId,
+    seat: SeatId,
+    rule: &str,
+) -> Option<protocol::Seq> {
+    let state = staff.session(session).await.ok()?;
+    state
+        .alarms
+        .iter()
+        .find(|a| a.seat == seat && a.rule == rule)
+        .map(|a| a.id)
+}
+
+/// The demo clinic's policy: the defaults with the clock compressed so a
+/// five-minute demo reaches discharge (3 minutes after the dose instead of 2
+/// hours) and its schedules come due.
+pub fn demo_policy() -> ClinicPolicy {
+    let mut policy = ClinicPolicy::default();
+    policy.discharge.min_after_first_dose_min = 3;
+    policy.bp_schedule.after_dose_min = 2;
+    policy.bp_schedule.elevated_after_dose_min = 1;
+    policy.bp_schedule.after_further_dose_min = 2;
+    for rule in &mut policy.alarm_rules {
+        match rule.id.as_str() {
+            "check-overdue" => {
+                rule.trigger = Trigger::CheckOverdue {
+                    every_min: 3,
+                    grace_min: 1,
+                }
+            }
+            "bp-due" => {
+                rule.trigger = Trigger::BpDue { grace_min: 1 };
+                rule.raise_to = Some(RaisePriority {
+                    to: AlarmPriority::Medium,
+                    after_min: 2,
+                });
+            }
+            "rating-due" => {
+                rule.trigger = Trigger::RatingDue {
+                    every_min: 2,
+                    grace_min: 1,
+                }
+            }
+            _ => {}
+        }
+    }
+    policy
 }
 
 fn score(n: u8) -> protocol::Score {

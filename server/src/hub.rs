@@ -24,9 +24,11 @@ use tokio_util::task::TaskTracker;
 const SESSION_QUEUE: usize = 1024;
 /// Most commands decided and committed together (one append, one fsync).
 const MAX_BATCH: usize = 64;
-/// Most events one batch can fan out to a subscriber at once (a command
-/// records at most two events). Outbound queues must be larger than this.
-pub const MAX_BATCH_EVENTS: usize = 2 * MAX_BATCH;
+/// Most events one batch usually fans out to a subscriber at once: a command
+/// records at most three events, and a batch adds a few alarm and connection
+/// events. Outbound queues must be larger than this, or a single burst could
+/// close a healthy client (which would then resume, losing nothing).
+pub const MAX_BATCH_EVENTS: usize = 3 * MAX_BATCH + 64;
 /// Refusals remembered per session for idempotent answers. Refusals record
 /// nothing, so forgetting old ones only means a resend is decided afresh.
 const REMEMBERED_REFUSALS: usize = 4096;
@@ -368,6 +370,18 @@ struct Subscriber {
     outbox: Outbox,
 }
 
+/// What one batch has decided, waiting for its commit.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Event>,
+    pending: Vec<Pending>,
+    refusals: Vec<(
+        (Actor, CommandId),
+        Rejection,
+        oneshot::Sender<CommandOutcome>,
+    )>,
+}
+
 struct Pending {
     key: (Actor, CommandId),
     first: Seq,
@@ -457,8 +471,7 @@ impl SessionTask {
     /// in one commit, and only then answer and fan out.
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
         let before = self.state.clone();
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut events: Vec<Event> = Vec::new();
+        let mut work = Batch::default();
         let mut after_commit = Vec::new();
         for msg in batch {
             match msg {
@@ -467,7 +480,7 @@ impl SessionTask {
                     id,
                     command,
                     reply,
-                } => self.decide_one(actor, id, command, reply, &mut pending, &mut events),
+                } => self.decide_one(actor, id, command, reply, &mut work),
                 SessionMsg::Subscribe {
                     viewer,
                     outbox,
@@ -480,67 +493,46 @@ impl SessionTask {
                     after_commit.push((viewer, outbox, snapshot, reply));
                 }
                 SessionMsg::Unsubscribe { id } => {
+                    // Already gone if fan-out found its queue closed first.
                     if let Some(i) = self.subscribers.iter().position(|s| s.id == id) {
                         let gone = self.subscribers.swap_remove(i);
-                        if let Viewer::Participant(seat) = gone.viewer
-                            && let Some(n) = self.connections.get_mut(&seat)
-                        {
-                            *n = n.saturating_sub(1);
-                        }
+                        disconnected(&mut self.connections, &gone);
                     }
                 }
                 SessionMsg::Snapshot { viewer, reply } => {
-                    // Answered before this batch's events: a snapshot never
-                    // shows anything not yet durable.
+                    // Answered with the state before this batch: a snapshot
+                    // never shows anything not yet durable.
                     let _ = reply.send(before.redacted_for(viewer));
                 }
             }
         }
         let now = self.clock.now();
         let presence = self.presence_changes();
-        self.stamp(Actor::System, None, now, presence, &mut events);
+        self.stamp(Actor::System, None, now, presence, &mut work.events);
         let alarms = monitor::evaluate(&self.state, now);
-        self.stamp(Actor::System, None, now, alarms, &mut events);
+        self.stamp(Actor::System, None, now, alarms, &mut work.events);
 
-        if !events.is_empty() {
-            match self.log.append(events).await {
+        let committed = if work.events.is_empty() {
+            true
+        } else {
+            match self.log.append(std::mem::take(&mut work.events)).await {
                 Ok(events) => {
                     self.retry_at = None;
                     for event in &events {
                         self.fan_out(event);
                     }
-                    for p in pending {
-                        let outcome = CommandOutcome::Accepted {
-                            first: p.first,
-                            last: p.last,
-                            repeated: false,
-                        };
-                        for (i, reply) in p.replies.into_iter().enumerate() {
-                            let _ = reply.send(if i == 0 {
-                                outcome.clone()
-                            } else {
-                                outcome.as_repeat()
-                            });
-                        }
-                        self.accepted.insert(p.key, outcome);
-                    }
+                    true
                 }
                 Err(error) => {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
                     self.state = before;
                     self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
-                    let rejection = Rejection::new(
-                        RejectCode::StorageUnavailable,
-                        "the record could not be saved, so nothing was recorded; try again",
-                    );
-                    for p in pending {
-                        for reply in p.replies {
-                            let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
-                        }
-                    }
+                    self.resync_if_log_is_ahead().await;
+                    false
                 }
             }
-        }
+        };
+        self.answer(work, committed);
         for (viewer, outbox, snapshot, reply) in after_commit {
             let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
             let id = self.next_subscriber;
@@ -554,14 +546,83 @@ impl SessionTask {
         }
     }
 
+    /// Answers a batch's commands once its fate is known. Refusals wait too:
+    /// a refusal may rest on an earlier command of the same batch ("already
+    /// recorded"), which only counts if it was saved.
+    fn answer(&mut self, work: Batch, committed: bool) {
+        let unsaved = Rejection::new(
+            RejectCode::StorageUnavailable,
+            "the record could not be saved, so nothing was recorded; try again",
+        );
+        for p in work.pending {
+            let outcome = if committed {
+                CommandOutcome::Accepted {
+                    first: p.first,
+                    last: p.last,
+                    repeated: false,
+                }
+            } else {
+                CommandOutcome::Rejected(unsaved.clone())
+            };
+            for (i, reply) in p.replies.into_iter().enumerate() {
+                let _ = reply.send(if i == 0 {
+                    outcome.clone()
+                } else {
+                    outcome.as_repeat()
+                });
+            }
+            if committed {
+                self.accepted.insert(p.key, outcome);
+            }
+        }
+        for (key, rejection, reply) in work.refusals {
+            if committed {
+                self.remember_refusal(key, rejection.clone());
+                let _ = reply.send(CommandOutcome::Rejected(rejection));
+            } else {
+                let _ = reply.send(CommandOutcome::Rejected(unsaved.clone()));
+            }
+        }
+    }
+
+    /// After a failed append the log should hold exactly what this task had
+    /// before the batch. If it holds more (a store that failed after writing),
+    /// the log is the truth: rebuild from it so sequence numbers stay unique.
+    async fn resync_if_log_is_ahead(&mut self) {
+        let id = self.state.id;
+        match self.log.read(id, self.state.last_seq, 1).await {
+            Ok(ahead) if ahead.is_empty() => {}
+            Ok(_) => {
+                tracing::error!(session = %id, "the log is ahead of the session after a failed append; rebuilding from the log");
+                let mut state = SessionState::empty(id);
+                let mut keys = IdempotencyIndex::default();
+                loop {
+                    let Ok(chunk) = self.log.read(id, state.last_seq, READ_CHUNK).await else {
+                        return;
+                    };
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for event in &chunk {
+                        state.apply(event);
+                        keys.note(event);
+                    }
+                }
+                self.state = state;
+                self.accepted = keys.done();
+            }
+            // The store cannot even be read: the retry timer will try again.
+            Err(_) => {}
+        }
+    }
+
     fn decide_one(
         &mut self,
         actor: Actor,
         id: CommandId,
         command: Command,
         reply: oneshot::Sender<CommandOutcome>,
-        pending: &mut Vec<Pending>,
-        events: &mut Vec<Event>,
+        work: &mut Batch,
     ) {
         let key = (actor, id);
         if let Some(first) = self.accepted.get(&key) {
@@ -572,7 +633,7 @@ impl SessionTask {
             let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
             return;
         }
-        if let Some(p) = pending.iter_mut().find(|p| p.key == key) {
+        if let Some(p) = work.pending.iter_mut().find(|p| p.key == key) {
             p.replies.push(reply);
             return;
         }
@@ -584,13 +645,12 @@ impl SessionTask {
         match decide(&self.state, &ctx, &command) {
             Err(rejection) => {
                 tracing::debug!(session = %self.state.id, command = %command.kind(), code = ?rejection.code, "command refused");
-                self.remember_refusal(key, rejection.clone());
-                let _ = reply.send(CommandOutcome::Rejected(rejection));
+                work.refusals.push((key, rejection, reply));
             }
             Ok(bodies) => {
                 let first = self.state.last_seq.next();
-                self.stamp(actor, Some(id), ctx.now, bodies, events);
-                pending.push(Pending {
+                self.stamp(actor, Some(id), ctx.now, bodies, &mut work.events);
+                work.pending.push(Pending {
                     key,
                     first,
                     last: self.state.last_seq,
@@ -625,29 +685,13 @@ impl SessionTask {
     fn fan_out(&mut self, event: &Event) {
         let mut text: Option<Utf8Bytes> = None;
         let session = self.state.id;
+        let connections = &mut self.connections;
         self.subscribers.retain(|sub| {
-            if sub.outbox.fell_behind.is_cancelled() {
-                return false;
+            let keep = deliver(sub, event, &mut text, session);
+            if !keep {
+                disconnected(connections, sub);
             }
-            if !event.visible_to(sub.viewer) {
-                return !sub.outbox.tx.is_closed();
-            }
-            let text = text
-                .get_or_insert_with(|| {
-                    serde_json::to_string(&ServerMessage::Event { event: Box::new(event.clone()) })
-                        .expect("events serialize")
-                        .into()
-                })
-                .clone();
-            match sub.outbox.tx.try_send(Outbound::Text(text)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(session = %session, seq = event.seq.0, "subscriber fell behind; closing it so it resumes");
-                    sub.outbox.fell_behind.cancel();
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
+            keep
         });
     }
 
@@ -659,5 +703,50 @@ impl SessionTask {
         }
         self.refused_order.push_back(key);
         self.refused.insert(key, rejection);
+    }
+}
+
+/// A subscriber left (unsubscribed, closed, or fell behind): one connection
+/// fewer for its seat. Called exactly once per subscriber, by whichever
+/// removal comes first.
+fn disconnected(connections: &mut HashMap<SeatId, usize>, sub: &Subscriber) {
+    if let Viewer::Participant(seat) = sub.viewer
+        && let Some(n) = connections.get_mut(&seat)
+    {
+        *n = n.saturating_sub(1);
+    }
+}
+
+/// Offers one event to one subscriber; false when the subscriber is gone or
+/// has fallen behind (and must be removed).
+fn deliver(
+    sub: &Subscriber,
+    event: &Event,
+    text: &mut Option<Utf8Bytes>,
+    session: SessionId,
+) -> bool {
+    if sub.outbox.fell_behind.is_cancelled() {
+        return false;
+    }
+    if !event.visible_to(sub.viewer) {
+        return !sub.outbox.tx.is_closed();
+    }
+    let text = text
+        .get_or_insert_with(|| {
+            serde_json::to_string(&ServerMessage::Event {
+                event: Box::new(event.clone()),
+            })
+            .expect("events serialize")
+            .into()
+        })
+        .clone();
+    match sub.outbox.tx.try_send(Outbound::Text(text)) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(session = %session, seq = event.seq.0, "subscriber fell behind; closing it so it resumes");
+            sub.outbox.fell_behind.cancel();
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }

@@ -514,8 +514,14 @@ impl EventLog for SqliteStore {
             )?;
             rows.map(|row| {
                 let text = row?;
-                serde_json::from_str::<Event>(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("event of session {session}: {e}")))
+                // The position only: serde's message could quote stored text.
+                serde_json::from_str::<Event>(&text).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "an event of session {session} (line {} column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })
             })
             .collect()
         });
@@ -588,23 +594,36 @@ fn insert_events(c: &Connection, events: &[Event]) -> Result<(), StoreError> {
 /// The group-commit loop: takes every job waiting (up to [`MAX_BATCH`]), runs
 /// each in its own savepoint so one failing job does not fail the others,
 /// commits once, then answers every job.
+///
+/// Some failures (disk full, I/O error, out of memory) make SQLite roll back
+/// the whole transaction, not just the job's savepoint. Then nothing of the
+/// batch is saved, every job is told so, and no later job of the batch runs
+/// outside a transaction (each would otherwise commit on its own while its
+/// caller hears "failed").
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
-        let mut results = Vec::with_capacity(jobs.len());
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = began {
-            let msg = e.to_string();
-            for job in jobs.drain(..) {
-                let _ = job.done.send(Err(StoreError::Unavailable(msg.clone())));
-            }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            fail_all(jobs.drain(..).map(|j| j.done), &e.to_string());
             continue;
         }
-        for job in jobs.drain(..) {
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut lost: Option<String> = None;
+        let mut queue = jobs.drain(..);
+        for job in queue.by_ref() {
             let result = conn
                 .execute_batch("SAVEPOINT job")
                 .map_err(StoreError::from)
                 .and_then(|_| (job.work)(&conn));
+            if conn.is_autocommit() {
+                // The transaction is gone: the whole batch is lost.
+                lost = Some(match &result {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "the transaction ended unexpectedly".into(),
+                });
+                results.push((job.done, result));
+                break;
+            }
             let closed = if result.is_ok() {
                 conn.execute_batch("RELEASE job")
             } else {
@@ -616,21 +635,35 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
             };
             results.push((job.done, result));
         }
-        match conn.execute_batch("COMMIT") {
+        let rest: Vec<_> = queue.map(|j| j.done).collect();
+        let outcome = match lost {
+            Some(reason) => Err(reason),
+            None => conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                e.to_string()
+            }),
+        };
+        match outcome {
             Ok(()) => {
                 for (done, result) in results {
                     let _ = done.send(result);
                 }
+                fail_all(rest.into_iter(), "the write was not attempted");
             }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                let msg = e.to_string();
-                tracing::error!(error = %msg, "commit failed; the batch is not recorded");
-                for (done, _) in results {
-                    let _ = done.send(Err(StoreError::Unavailable(msg.clone())));
-                }
+            Err(reason) => {
+                tracing::error!(error = %reason, "the batch is not recorded");
+                fail_all(
+                    results.into_iter().map(|(done, _)| done).chain(rest),
+                    &reason,
+                );
             }
         }
+    }
+}
+
+fn fail_all(dones: impl Iterator<Item = oneshot::Sender<WriteResult>>, reason: &str) {
+    for done in dones {
+        let _ = done.send(Err(StoreError::Unavailable(reason.to_string())));
     }
 }
 
@@ -680,4 +713,141 @@ fn parse_phase(s: &str) -> Result<SessionPhase, StoreError> {
         .into_iter()
         .find(|p| p.as_str() == s)
         .ok_or_else(|| StoreError::Corrupt(format!("phase {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("holdspace-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    async fn setting(store: &SqliteStore, key: &'static str) -> Option<Vec<u8>> {
+        store
+            .read(move |c| {
+                Ok(
+                    c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                        r.get(0)
+                    })
+                    .optional()?,
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    fn job(
+        store: &SqliteStore,
+        sql: &'static str,
+        value: Vec<u8>,
+    ) -> oneshot::Receiver<WriteResult> {
+        store
+            .submit(Box::new(move |c| {
+                c.execute(sql, [value])?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }))
+            .unwrap()
+    }
+
+    /// Occupies the writer until the jobs submitted meanwhile have queued, so
+    /// they are committed as one batch.
+    async fn next_jobs_in_one_batch(store: &SqliteStore) -> oneshot::Receiver<WriteResult> {
+        let (started, is_running) = oneshot::channel();
+        let hold = store
+            .submit(Box::new(move |_| {
+                let _ = started.send(());
+                std::thread::sleep(Duration::from_millis(200));
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }))
+            .unwrap();
+        is_running.await.unwrap();
+        hold
+    }
+
+    /// A full disk rolls back the whole transaction: every job of the batch
+    /// must hear "failed", and none of them may be on disk.
+    #[tokio::test]
+    async fn a_failure_that_loses_the_transaction_fails_the_whole_batch_and_saves_nothing() {
+        let dir = temp_dir();
+        let store = SqliteStore::open(&dir).unwrap();
+        store
+            .write(|c| {
+                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                c.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let hold = next_jobs_in_one_batch(&store).await;
+        let huge = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('huge', ?1)",
+            vec![7u8; 1 << 20],
+        );
+        let small = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('small', ?1)",
+            vec![1],
+        );
+        assert!(hold.await.unwrap().is_ok());
+        assert!(huge.await.unwrap().is_err(), "the oversized write fails");
+        assert!(
+            small.await.unwrap().is_err(),
+            "its batch-mate is told it failed too"
+        );
+        assert_eq!(setting(&store, "small").await, None, "and is not on disk");
+
+        // Space again: writes work again.
+        store
+            .write(|c| Ok(c.execute_batch("PRAGMA max_page_count = 1073741823")?))
+            .await
+            .unwrap();
+        let again = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('small', ?1)",
+            vec![1],
+        );
+        assert!(again.await.unwrap().is_ok());
+        assert_eq!(setting(&store, "small").await, Some(vec![1]));
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A job that fails on its own (a constraint) leaves its batch-mates saved.
+    #[tokio::test]
+    async fn one_failing_job_does_not_fail_its_batch() {
+        let dir = temp_dir();
+        let store = SqliteStore::open(&dir).unwrap();
+        let hold = next_jobs_in_one_batch(&store).await;
+        let first = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('dup', ?1)",
+            vec![1],
+        );
+        let duplicate = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('dup', ?1)",
+            vec![2],
+        );
+        let good = job(
+            &store,
+            "INSERT INTO settings (key, value) VALUES ('good', ?1)",
+            vec![3],
+        );
+        assert!(hold.await.unwrap().is_ok());
+        assert!(first.await.unwrap().is_ok());
+        assert!(
+            duplicate.await.unwrap().is_err(),
+            "a duplicate key fails alone"
+        );
+        assert!(good.await.unwrap().is_ok());
+        assert_eq!(setting(&store, "dup").await, Some(vec![1]));
+        assert_eq!(setting(&store, "good").await, Some(vec![3]));
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -363,12 +363,15 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             ErrorCode::AlreadySubscribed,
                             "this connection already follows a session; open another connection for another",
                         )),
-                        Ok(ClientMessage::RefreshToken {}) => {
-                            let (token, exp) = app.issue_token(&principal);
-                            expires_at = exp;
-                            expiry = expire_at(expires_at);
-                            Some(ServerMessage::TokenRefreshed { token, expires_at })
-                        }
+                        Ok(ClientMessage::RefreshToken {}) => match still_entitled(&principal, &handle).await {
+                            Err(message) => Some(error_msg(ErrorCode::Forbidden, message)),
+                            Ok(()) => {
+                                let (token, exp) = app.issue_token(&principal);
+                                expires_at = exp;
+                                expiry = expire_at(expires_at);
+                                Some(ServerMessage::TokenRefreshed { token, expires_at })
+                            }
+                        },
                         Ok(ClientMessage::Command { id, command }) => {
                             let handle = handle.clone();
                             in_flight.push_back(async move { (id, handle.command(actor, id, command).await) });
@@ -389,6 +392,25 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     let _ = writer.await;
     handle.unsubscribe(subscriber).await;
     tracing::debug!(session = %handle.id, "connection ended");
+}
+
+/// A participant's token is renewed only while their seat is in an open
+/// session: a phone lost after discharge does not keep access forever.
+async fn still_entitled(principal: &Principal, handle: &SessionHandle) -> Result<(), &'static str> {
+    let Principal::Participant { seat, .. } = principal else {
+        return Ok(());
+    };
+    let state = handle
+        .snapshot(Viewer::Staff)
+        .await
+        .map_err(|_| "the session is not available; try again")?;
+    if state.phase == protocol::SessionPhase::Closed {
+        return Err("the session is closed; the token is not renewed");
+    }
+    match state.seat(*seat) {
+        Some(s) if !s.state.has_left() => Ok(()),
+        _ => Err("this seat has left the session; the token is not renewed"),
+    }
 }
 
 fn answer(id: CommandId, outcome: Result<CommandOutcome, HubError>) -> ServerMessage {

@@ -419,3 +419,59 @@ async fn a_flood_is_rate_limited_and_dropped_messages_record_nothing() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clinics_staff_cannot_see_or_reach_a_session() {
+    let server = TestServer::start().await;
+    let group = server.group("ours", 1).await;
+    let now = server.app.clock.now();
+    let other = server
+        .app
+        .store
+        .ensure_clinic("Another clinic".into(), now)
+        .await
+        .unwrap();
+    let hash = holdspace::auth::hash_password(PASSWORD);
+    server
+        .app
+        .store
+        .add_staff(
+            other,
+            "outsider".into(),
+            "Outsider".into(),
+            protocol::StaffRole::Medical,
+            hash,
+            now,
+        )
+        .await
+        .unwrap();
+    let outsider = server.staff("outsider").await;
+    assert!(
+        outsider.sessions().await.unwrap().is_empty(),
+        "their list shows none of ours"
+    );
+    let err = outsider
+        .session(group.session)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("404") && err.contains("there is no session"),
+        "{err}"
+    );
+    let err = outsider
+        .join_code(group.session, group.seats[0])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("404"), "{err}");
+    let token = server.staff_token("outsider").await;
+    let (err, close) = refused_hello(&server, hello(&token, group.session)).await;
+    assert_eq!(
+        error_code(&err),
+        ErrorCode::SessionNotFound,
+        "the same answer as for a session that does not exist"
+    );
+    assert_eq!(close, Some(close_code::NOT_FOUND));
+    server.stop().await;
+}

@@ -203,13 +203,25 @@ async fn a_repeated_idempotency_key_changes_nothing_and_returns_the_first_answer
         assert_eq!(e.actor, protocol::Actor::System, "{e:?}");
     }
 
-    // A refused command keeps its first answer too.
-    let bad_key = CommandId::from_uuid(uuid::Uuid::new_v4());
+    // A refusal keeps its first answer too, even once the state would allow
+    // the command: a resend is the same command, not a new one.
+    let mut fac =
+        TestClient::connect(server.addr, &server.staff_token(FACILITATOR).await, s, None).await;
     let ack = Command::AcknowledgeSupport { seat };
-    let r1 = phone.command_with_id(bad_key, ack.clone()).await;
-    let r2 = phone.command_with_id(bad_key, ack).await;
-    assert!(matches!(r1, ServerMessage::Rejected { .. }));
-    assert_eq!(r1, r2);
+    fac.ok(ack.clone()).await;
+    let late_key = CommandId::from_uuid(uuid::Uuid::new_v4());
+    let first = fac.command_with_id(late_key, ack.clone()).await;
+    let ServerMessage::Rejected { rejection, .. } = &first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(rejection.code, protocol::RejectCode::NothingToDo);
+    phone.ok(press).await;
+    let resent = fac.command_with_id(late_key, ack.clone()).await;
+    assert_eq!(resent, first, "the first answer, not a new decision");
+    assert!(
+        matches!(fac.command(ack).await, ServerMessage::Accepted { .. }),
+        "a new key is a new command"
+    );
     server.stop().await;
 }
 
@@ -364,5 +376,75 @@ async fn a_live_socket_is_closed_at_token_expiry_unless_refreshed() {
         })
         .await;
     assert!(matches!(ok, ServerMessage::Accepted { .. }), "{ok:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_closed_as_too_slow_is_recorded_as_disconnected() {
+    let server = TestServer::start_with(|c| {
+        c.outbound_queue = holdspace::hub::MAX_BATCH_EVENTS + 1;
+        c.rate_per_second = 100_000.0;
+        c.rate_burst = 100_000.0;
+        c.close_grace = Duration::from_secs(120);
+    })
+    .await;
+    let group = server.group("slow phone", 1).await;
+    let (s, seat) = (group.session, group.seats[0]);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let mut phone = Live::open_on(server.addr, stream).await.unwrap();
+    let hello = ClientMessage::Hello {
+        protocol: protocol::PROTOCOL_VERSION,
+        token: group.tokens[0].clone(),
+        session: s,
+        after: None,
+    };
+    phone.send(&hello).await.unwrap();
+
+    let connected = |state: &protocol::SessionState| {
+        state
+            .seat(seat)
+            .unwrap()
+            .presence
+            .is_some_and(|p| p.connected)
+    };
+    let handle = server.app.hub.session(s).await.unwrap().unwrap();
+    let mut writer =
+        TestClient::connect(server.addr, &server.staff_token(FACILITATOR).await, s, None).await;
+    let long = "z".repeat(900);
+    let mut windows = 0;
+    // Group messages reach the phone too; it does not read them.
+    while windows == 0 || connected(&handle.snapshot(Viewer::Staff).await.unwrap()) {
+        assert!(
+            windows < 400,
+            "the phone was never recorded as disconnected"
+        );
+        let ids: Vec<CommandId> = (0..32)
+            .map(|_| CommandId::from_uuid(uuid::Uuid::new_v4()))
+            .collect();
+        for id in &ids {
+            writer
+                .send(&ClientMessage::Command {
+                    id: *id,
+                    command: Command::PostGroupMessage { text: long.clone() },
+                })
+                .await;
+        }
+        for id in ids {
+            writer.answer(id).await;
+        }
+        windows += 1;
+    }
+    let log = full_log(server.addr, &server.staff_token(MEDICAL).await, s).await;
+    assert!(
+        log.iter()
+            .any(|e| matches!(e.body, EventBody::ParticipantDisconnected { seat: x } if x == seat))
+    );
+    let mut phone = TestClient::from_live(phone);
+    assert_eq!(
+        phone.until_closed().await.map(|c| c.0),
+        Some(close_code::TOO_SLOW)
+    );
     server.stop().await;
 }

@@ -362,3 +362,70 @@ async fn a_clinic_sets_its_policy_and_new_sessions_use_it() {
     let state = fac.session(s).await.unwrap();
     assert_eq!(state.policy, policy);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_drops_while_events_flow_is_recorded_offline_and_alarmed() {
+    let clock = Clock::manual(Timestamp(1_795_000_000_000));
+    let server = TestServer::start_on(clock.clone(), |_| {}).await;
+    let group = server.group("offline", 1).await;
+    let (s, seat) = (group.session, group.seats[0]);
+    let mut med =
+        TestClient::connect(server.addr, &server.staff_token(MEDICAL).await, s, None).await;
+    let phone = TestClient::connect(server.addr, &group.tokens[0], s, None).await;
+    event(&mut med, |b| {
+        matches!(b, EventBody::ParticipantConnected { .. })
+    })
+    .await;
+
+    // The phone loses signal while readings keep flowing to everyone.
+    let _ = phone.drop_connection();
+    for _ in 0..19 {
+        med.ok(spo2(seat, 97.0)).await;
+        clock.advance(1_000);
+    }
+    event(&mut med, |b| {
+        matches!(b, EventBody::ParticipantDisconnected { .. })
+    })
+    .await;
+    let state = server
+        .app
+        .hub
+        .session(s)
+        .await
+        .unwrap()
+        .unwrap()
+        .snapshot(protocol::Viewer::Staff)
+        .await
+        .unwrap();
+    assert!(
+        state.alarms.iter().all(|a| a.rule != "device-offline"),
+        "not before 20 s"
+    );
+    clock.advance(1_000);
+    let (_, raised) = event(
+        &mut med,
+        |b| matches!(b, EventBody::AlarmRaised { rule, .. } if rule == "device-offline"),
+    )
+    .await;
+    let EventBody::AlarmRaised { kind, priority, .. } = raised.body else {
+        unreachable!()
+    };
+    assert_eq!(
+        (kind, priority),
+        (protocol::AlarmKind::Technical, AlarmPriority::Low)
+    );
+
+    // Back online: the alarm clears.
+    let _phone = TestClient::connect(server.addr, &group.tokens[0], s, None).await;
+    event(&mut med, |b| {
+        matches!(
+            b,
+            EventBody::AlarmCleared {
+                reason: ClearReason::ConditionEnded,
+                ..
+            }
+        )
+    })
+    .await;
+    server.stop().await;
+}
