@@ -264,6 +264,34 @@ fn under_observation(seat: &Seat) -> bool {
     )
 }
 
+/// For a participant under the check rota: the first dose, and the last
+/// observed check since it.
+fn check_rota(seat: &Seat) -> Option<(Timestamp, Option<Timestamp>)> {
+    let start = seat.first_dose_at().filter(|_| under_observation(seat))?;
+    let last = seat
+        .last_observed
+        .as_ref()
+        .map(|o| o.at)
+        .filter(|at| *at > start);
+    Some((start, last))
+}
+
+/// When the next observed check is due for a participant (under the rota
+/// and with the check rule enabled), for the board's countdown.
+pub fn next_check_due(state: &SessionState, seat: &Seat) -> Option<Timestamp> {
+    let (start, last) = check_rota(seat)?;
+    effective_rules(state, seat)
+        .into_iter()
+        .filter(|r| r.enabled)
+        .find_map(|r| match r.trigger {
+            Trigger::CheckOverdue { every_min, .. } => Some(
+                last.unwrap_or(start)
+                    .plus_ms(i64::from(every_min) * MINUTE_MS),
+            ),
+            _ => None,
+        })
+}
+
 /// Evaluates one rule for one seat.
 pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Timestamp) -> Status {
     match &rule.trigger {
@@ -302,14 +330,9 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
             every_min,
             grace_min,
         } => {
-            let Some(start) = seat.first_dose_at().filter(|_| under_observation(seat)) else {
+            let Some((start, last)) = check_rota(seat) else {
                 return CLEAR;
             };
-            let last = seat
-                .last_observed
-                .as_ref()
-                .map(|o| o.at)
-                .filter(|at| *at > start);
             let due = last
                 .unwrap_or(start)
                 .plus_ms(i64::from(*every_min) * MINUTE_MS);

@@ -11,7 +11,7 @@ use crate::ws;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,11 +26,14 @@ use protocol::{
     StaffRole, Viewer,
 };
 use std::sync::Arc;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
-/// All routes.
+/// All routes: the API, the hub, and the browser app's files.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/", get(index))
+    let not_found =
+        || async { AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") };
+    let api = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/login", post(login))
@@ -49,10 +52,24 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/policy", get(get_policy).put(put_policy))
         .route("/ws", get(ws::upgrade))
-        .fallback(|| async {
-            AppError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-        })
-        .with_state(app)
+        .route(
+            "/api/{*rest}",
+            get(not_found).post(not_found).put(not_found),
+        );
+    let web = match &app.config.web_dir {
+        // Every file is revalidated (ETag), so a new build is picked up at once;
+        // gzip copies made by the build are sent to browsers that accept them.
+        Some(dir) => Router::new().fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                .service(ServeDir::new(dir).precompressed_gzip()),
+        ),
+        None => Router::new().route("/", get(index)).fallback(not_found),
+    };
+    api.merge(web).with_state(app)
 }
 
 /// An error answer.
@@ -202,11 +219,14 @@ impl FromRequestParts<Arc<App>> for Staff {
     }
 }
 
+/// Without the browser app's files (`--web`), a page that says what is missing.
 async fn index() -> Html<&'static str> {
     Html(
         "<!doctype html><meta charset=utf-8><title>Holdspace</title>\
-         <h1>Holdspace</h1><p>The server is running. The API lives under <code>/api</code>, \
-         the live hub at <code>/ws</code>; see docs/protocol.md.</p>",
+         <h1>Holdspace</h1><p>The server is running, but the browser app was not found. \
+         Build it with <code>cargo run -p xtask -- build-web</code> and start the server with \
+         <code>--web web-client/dist</code>. The API lives under <code>/api</code>, the live hub at \
+         <code>/ws</code>; see docs/protocol.md.</p>",
     )
 }
 

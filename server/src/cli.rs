@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Directory of the SQLite database [default: ./holdspace-data; demo: ./holdspace-demo-data].
     #[arg(long, env = "HOLDSPACE_DATA")]
     data: Option<PathBuf>,
+    /// The built browser app to serve [default: ./web-client/dist if it exists].
+    #[arg(long, env = "HOLDSPACE_WEB")]
+    web: Option<PathBuf>,
     /// Token signing secret, at least 32 bytes [default: a random secret kept in the database].
     #[arg(long, env = "HOLDSPACE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -116,6 +119,18 @@ impl ServeArgs {
             bail!("--rate must be more than 0");
         }
         config.jwt_secret = self.jwt_secret.clone();
+        config.web_dir = match &self.web {
+            Some(dir) if !dir.join("index.html").exists() => {
+                bail!(
+                    "--web {}: no index.html there (build it: cargo run -p xtask -- build-web)",
+                    dir.display()
+                )
+            }
+            Some(dir) => Some(dir.clone()),
+            None => {
+                Some(PathBuf::from("web-client/dist")).filter(|d| d.join("index.html").exists())
+            }
+        };
         if self.outbound_queue <= crate::hub::MAX_BATCH_EVENTS {
             bail!(
                 "--outbound-queue must be more than {}",

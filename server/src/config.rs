@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct Config {
     /// Where the SQLite file lives.
     pub data_dir: PathBuf,
+    /// The built browser app (`web-client/dist`), served at `/`; `None`:
+    /// a page saying how to build it.
+    pub web_dir: Option<PathBuf>,
     /// Token signing secret; `None`: a random secret kept in the database, so
     /// tokens survive a restart.
     pub jwt_secret: Option<String>,
@@ -49,6 +52,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
+            web_dir: None,
             jwt_secret: None,
             staff_token_ttl: Duration::from_secs(12 * 3600),
             participant_token_ttl: Duration::from_secs(8 * 3600),

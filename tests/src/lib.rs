@@ -1,2 +1,4 @@
-//! Integration tests of Holdspace live in `tests/tests.rs` (one test binary,
-//! to save link time); this library is empty.
+//! Helpers shared by the integration tests (`tests/tests.rs`, one test binary)
+//! and the screenshot tool: driving real headless Chromium.
+
+pub mod chromium;

@@ -2,8 +2,10 @@
 //! SQLite file, driven over real WebSockets and HTTP.
 
 mod support;
+mod web_bundle;
 
 mod bad_input;
+mod browser;
 mod crash;
 mod group_session;
 mod resume;

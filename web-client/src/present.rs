@@ -1,0 +1,381 @@
+//! How values read on screen: times, durations, alarm looks (colour AND icon
+//! AND word, never colour alone), state names.
+
+use protocol::{
+    AlarmPriority, EventBody, Measurement, ParticipantState, Rating, SelfReport, SessionPhase,
+    Timestamp,
+};
+
+/// Local wall-clock time "21:04" for `at`, given the browser's offset from UTC
+/// in minutes (east positive).
+pub fn clock(at: Timestamp, utc_offset_min: i64) -> String {
+    let minutes = (at.0.div_euclid(60_000) + utc_offset_min).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// A duration in words a glance can read: "45 s", "12 min", "2 h 05".
+pub fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        _ => format!("{} h {:02}", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A countdown "4:05", or "overdue 2:10" once past.
+pub fn countdown(ms: i64) -> String {
+    let s = ms.abs() / 1000;
+    let text = format!("{}:{:02}", s / 60, s % 60);
+    if ms < 0 {
+        format!("overdue {text}")
+    } else {
+        text
+    }
+}
+
+/// How an alarm priority looks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Look {
+    /// CSS class (colour; `high` also flashes).
+    pub class: &'static str,
+    /// An icon that differs per priority.
+    pub icon: &'static str,
+    /// The word.
+    pub word: &'static str,
+}
+
+/// The look of an alarm priority.
+pub fn priority_look(priority: AlarmPriority) -> Look {
+    match priority {
+        AlarmPriority::High => Look {
+            class: "high",
+            icon: "▲",
+            word: "HIGH",
+        },
+        AlarmPriority::Medium => Look {
+            class: "medium",
+            icon: "◆",
+            word: "MEDIUM",
+        },
+        AlarmPriority::Low => Look {
+            class: "low",
+            icon: "●",
+            word: "LOW",
+        },
+        AlarmPriority::Info => Look {
+            class: "info",
+            icon: "ℹ",
+            word: "INFO",
+        },
+    }
+}
+
+/// A participant state as staff read it.
+pub fn state_label(state: ParticipantState) -> &'static str {
+    match state {
+        ParticipantState::Invited => "invited",
+        ParticipantState::Arrived => "arrived",
+        ParticipantState::Ready => "ready",
+        ParticipantState::Dosed => "dosed",
+        ParticipantState::InExperience => "in experience",
+        ParticipantState::Emerging => "emerging",
+        ParticipantState::Integrating => "integrating",
+        ParticipantState::Discharged => "discharged",
+        ParticipantState::Withdrawn => "withdrawn",
+    }
+}
+
+/// A phase as staff read it.
+pub fn phase_label(phase: SessionPhase) -> &'static str {
+    match phase {
+        SessionPhase::Preparation => "Preparation",
+        SessionPhase::Intentions => "Intention circle",
+        SessionPhase::Dosing => "Dosing",
+        SessionPhase::Experience => "Experience",
+        SessionPhase::Integration => "Integration",
+        SessionPhase::Closed => "Closed",
+    }
+}
+
+/// A number without a needless ".0".
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A measurement as read aloud: "BP 128/82", "SpO2 97 %".
+pub fn measurement(m: &Measurement) -> String {
+    match *m {
+        Measurement::BloodPressure {
+            systolic,
+            diastolic,
+        } => format!("BP {}/{}", num(systolic), num(diastolic)),
+        Measurement::HeartRate { value } => format!("HR {} /min", num(value)),
+        Measurement::Spo2 { value } => format!("SpO2 {} %", num(value)),
+        Measurement::RespiratoryRate { value } => format!("RR {} /min", num(value)),
+        Measurement::BodyTemperature { value } => format!("Temp {} °C", num(value)),
+        Measurement::BodyWeight { value } => format!("Weight {} kg", num(value)),
+    }
+}
+
+/// One line of a participant's timeline.
+pub fn describe(body: &EventBody) -> String {
+    match body {
+        EventBody::SessionCreated { title, .. } => format!("Session opened: {title}"),
+        EventBody::SeatAdded { display_name, .. } => format!("Seat added for {display_name}"),
+        EventBody::PhaseChanged { to, .. } => format!("Phase: {}", phase_label(*to)),
+        EventBody::ParticipantStateChanged { from, to, .. } => {
+            format!("{} → {}", state_label(*from), state_label(*to))
+        }
+        EventBody::ArrivalRecorded { form, .. } => format!(
+            "Arrival check-in: mood {}, anxiety {}{}{}",
+            form.mood.get(),
+            form.anxiety.get(),
+            if form.ride_home_arranged {
+                ""
+            } else {
+                ", NO ride home"
+            },
+            if form.fasting_confirmed {
+                ""
+            } else {
+                ", NOT fasted"
+            }
+        ),
+        EventBody::SelfReported {
+            report: SelfReport::Ok {},
+            ..
+        } => "“I'm OK”".into(),
+        EventBody::SelfReported {
+            report: SelfReport::NeedSupport { reasons, note },
+            ..
+        } => {
+            let mut text = "“I need support”".to_string();
+            if !reasons.is_empty() {
+                let words: Vec<String> = reasons
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect();
+                text.push_str(&format!(": {}", words.join(", ")));
+            }
+            if let Some(note) = note {
+                text.push_str(&format!(" — {note}"));
+            }
+            text
+        }
+        EventBody::SupportAcknowledged { .. } => "Support request acknowledged".into(),
+        EventBody::ObservedCheckIn { status, note, .. } => {
+            let status = format!("{status:?}")
+                .to_lowercase()
+                .replace("needsmedical", "needs medical")
+                .replace("outofroom", "out of room");
+            match note {
+                Some(n) => format!("Observed: {status} — {n}"),
+                None => format!("Observed: {status}"),
+            }
+        }
+        EventBody::VitalRecorded { reading, .. } => format!(
+            "{}{}",
+            measurement(&reading.measurement),
+            match &reading.source {
+                protocol::ReadingSource::Manual { .. } => String::new(),
+                protocol::ReadingSource::Device { device, .. } => format!(" ({device})"),
+            }
+        ),
+        EventBody::DoseRecorded { dose, .. } => format!(
+            "Dose {} {} mg{}, lot {}{}",
+            dose.route,
+            num(dose.mg),
+            dose.mg_per_kg
+                .map(|k| format!(" ({k} mg/kg)"))
+                .unwrap_or_default(),
+            dose.lot,
+            dose.hold_override
+                .as_ref()
+                .map(|h| format!(" — HOLD OVERRIDDEN: {}", h.reason))
+                .unwrap_or_default()
+        ),
+        EventBody::NoteAdded { text, .. } => format!("Note: {text}"),
+        EventBody::GroupMessagePosted { text } => format!("To the group: {text}"),
+        EventBody::PostSessionRecorded { form, .. } => {
+            format!("Post-session check-in: mood {}", form.mood.get())
+        }
+        EventBody::RatingRecorded {
+            rating: Rating::Sedation { moaas },
+            ..
+        } => format!("MOAA/S {moaas}"),
+        EventBody::RatingRecorded {
+            rating: Rating::Dissociation { score },
+            ..
+        } => format!("Dissociation score {score}"),
+        EventBody::FacilitatorAssigned { staff: Some(_), .. } => "Check rota assigned".into(),
+        EventBody::FacilitatorAssigned { staff: None, .. } => "Check rota: any facilitator".into(),
+        EventBody::RideHomeConfirmed { .. } => "Ride home confirmed".into(),
+        EventBody::DeviceFeedEnded { device, .. } => format!("Device {device} removed"),
+        EventBody::ParticipantConnected { .. } => "Phone connected".into(),
+        EventBody::ParticipantDisconnected { .. } => "Phone disconnected".into(),
+        EventBody::DischargeSigned {
+            override_reason: None,
+            ..
+        } => "Discharge signed (checklist complete)".into(),
+        EventBody::DischargeSigned {
+            override_reason: Some(r),
+            ..
+        } => format!("Discharge signed with override: {r}"),
+        EventBody::AlarmRuleSet { rule, .. } => format!("Alarm rule changed: {}", rule.label),
+        EventBody::AlarmRaised {
+            priority,
+            label,
+            detail,
+            ..
+        } => {
+            format!(
+                "{} alarm: {label} — {detail}",
+                priority_look(*priority).word
+            )
+        }
+        EventBody::AlarmConditionChanged { active: false, .. } => {
+            "Alarm condition ended (latched until acknowledged)".into()
+        }
+        EventBody::AlarmConditionChanged { active: true, .. } => "Alarm condition returned".into(),
+        EventBody::AlarmAcknowledged { .. } => "Alarm acknowledged".into(),
+        EventBody::AlarmAudioPaused { .. } => "Alarm audio paused".into(),
+        EventBody::AlarmEscalated { priority, .. } => format!(
+            "Alarm escalated to every role ({})",
+            priority_look(*priority).word
+        ),
+        EventBody::AlarmCleared { reason, .. } => {
+            format!("Alarm cleared ({})", format!("{reason:?}").to_lowercase())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_at_a_glance() {
+        assert_eq!(clock(Timestamp(0), 0), "00:00");
+        assert_eq!(
+            clock(Timestamp(21 * 3_600_000 + 4 * 60_000 + 59_000), 0),
+            "21:04"
+        );
+        assert_eq!(
+            clock(Timestamp(30 * 60_000), -60),
+            "23:30",
+            "west of UTC wraps to the previous day"
+        );
+        assert_eq!(duration(45_000), "45 s");
+        assert_eq!(duration(12 * 60_000 + 30_000), "12 min");
+        assert_eq!(duration(2 * 3_600_000 + 5 * 60_000), "2 h 05");
+        assert_eq!(countdown(245_000), "4:05");
+        assert_eq!(countdown(-130_000), "overdue 2:10");
+    }
+
+    #[test]
+    fn timeline_lines_say_what_happened() {
+        let m = Measurement::BloodPressure {
+            systolic: 128.0,
+            diastolic: 82.5,
+        };
+        assert_eq!(measurement(&m), "BP 128/82.5");
+        let seat = protocol::SeatId::from_uuid(uuid::Uuid::nil());
+        let report = SelfReport::NeedSupport {
+            reasons: vec![protocol::SupportReason::Nausea],
+            note: None,
+        };
+        assert_eq!(
+            describe(&EventBody::SelfReported { seat, report }),
+            "“I need support”: nausea"
+        );
+        assert_eq!(
+            describe(&EventBody::ParticipantStateChanged {
+                seat,
+                from: ParticipantState::Ready,
+                to: ParticipantState::Dosed
+            }),
+            "ready → dosed"
+        );
+    }
+
+    #[test]
+    fn every_priority_differs_in_colour_icon_and_word() {
+        let looks: Vec<Look> = [
+            AlarmPriority::High,
+            AlarmPriority::Medium,
+            AlarmPriority::Low,
+            AlarmPriority::Info,
+        ]
+        .map(priority_look)
+        .into();
+        for (i, a) in looks.iter().enumerate() {
+            for b in &looks[i + 1..] {
+                assert!(a.class != b.class && a.icon != b.icon && a.word != b.word);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod contrast {
+    //! WCAG 2.2 AA: text needs a contrast ratio of at least 4.5:1. The pairs
+    //! are read from the stylesheet's colour variables, so changing a colour
+    //! there is checked here.
+
+    fn channel(c: f64) -> f64 {
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    }
+
+    fn luminance(hex: &str) -> f64 {
+        let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).expect("a #rrggbb colour");
+        let [r, g, b] = [16, 8, 0].map(|s| channel(f64::from((v >> s) & 0xff) / 255.0));
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+
+    fn ratio(a: &str, b: &str) -> f64 {
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    fn var(css: &str, name: &str) -> String {
+        let key = format!("--{name}:");
+        let start = css.find(&key).unwrap_or_else(|| panic!("{key} in app.css")) + key.len();
+        css[start..].trim_start().chars().take(7).collect()
+    }
+
+    #[test]
+    fn every_text_colour_pair_meets_wcag_aa() {
+        let css = include_str!("../static/app.css");
+        let pairs = [
+            ("text", "bg"),
+            ("text", "panel"),
+            ("muted", "panel"),
+            ("muted", "panel-2"),
+            ("focus", "bg"),
+            ("help-text", "help"),
+        ];
+        for (fg, bg) in pairs {
+            let r = ratio(&var(css, fg), &var(css, bg));
+            assert!(r >= 4.5, "--{fg} on --{bg}: {r:.2}:1");
+        }
+        for (bg, fg) in [
+            ("high", "#ffffff"),
+            ("low", "#ffffff"),
+            ("info", "#ffffff"),
+            ("ok", "#ffffff"),
+            ("medium", "#111111"),
+        ] {
+            let r = ratio(fg, &var(css, bg));
+            assert!(r >= 4.5, "{fg} on --{bg}: {r:.2}:1");
+        }
+    }
+}
