@@ -300,6 +300,8 @@ impl EventBody {
             // not an SpO2 alarm about them.
             ObservedCheckIn { .. }
             | NoteAdded { .. }
+            // A dose record carries the provider's override reasoning.
+            | DoseRecorded { .. }
             | RatingRecorded { .. }
             | FacilitatorAssigned { .. }
             | DeviceFeedEnded { .. }
@@ -320,7 +322,6 @@ impl EventBody {
             | SelfReported { seat, .. }
             | SupportAcknowledged { seat }
             | VitalRecorded { seat, .. }
-            | DoseRecorded { seat, .. }
             | PostSessionRecorded { seat, .. } => Audience::SeatAndStaff(*seat),
         }
     }

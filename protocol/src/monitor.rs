@@ -530,8 +530,9 @@ fn raise(rule: &AlarmRule, seat: &Seat, detail: String) -> EventBody {
     }
 }
 
-/// When an unacknowledged alarm next escalates, and to which priority: a
-/// rule's `raise_to` first, else the policy's re-notification delay.
+/// When an unacknowledged alarm next escalates, and to which priority: the
+/// earlier of the policy's re-notification (same priority) and a rule's
+/// `raise_to` (a higher priority), whichever comes first.
 fn escalation_due(
     state: &SessionState,
     a: &crate::alarm::Alarm,
@@ -541,14 +542,24 @@ fn escalation_due(
             .into_iter()
             .find(|r| r.id == a.rule)
     });
-    if let Some(raise) = rule.and_then(|r| r.raise_to).filter(|r| r.to > a.priority) {
-        return Some((
-            a.raised_at.plus_ms(i64::from(raise.after_min) * MINUTE_MS),
-            raise.to,
-        ));
+    let raise = rule
+        .and_then(|r| r.raise_to)
+        .filter(|r| r.to > a.priority)
+        .map(|r| {
+            (
+                a.raised_at.plus_ms(i64::from(r.after_min) * MINUTE_MS),
+                r.to,
+            )
+        });
+    let renotify = state
+        .policy
+        .escalation
+        .delay_ms(a.priority)
+        .map(|d| (a.last_notified_at.plus_ms(d), a.priority));
+    match (raise, renotify) {
+        (Some(r), Some(n)) => Some(if r.0 <= n.0 { r } else { n }),
+        (r, n) => r.or(n),
     }
-    let delay = state.policy.escalation.delay_ms(a.priority)?;
-    Some((a.last_notified_at.plus_ms(delay), a.priority))
 }
 
 /// The next moment at which [`evaluate`] may have something new to say,
@@ -925,9 +936,10 @@ pub struct MonitoringSummary {
     pub checklist: DischargeChecklist,
 }
 
-/// Respiratory depression thresholds for the monitoring form.
-const RESP_DEPRESSION_SPO2: f64 = 88.0;
-const RESP_DEPRESSION_RR: f64 = 8.0;
+/// SpO2 below this is respiratory depression on the monitoring form.
+pub const RESP_DEPRESSION_SPO2: f64 = 88.0;
+/// A respiratory rate below this is respiratory depression on the form.
+pub const RESP_DEPRESSION_RR: f64 = 8.0;
 
 /// The monitoring form for a seat at `now`.
 pub fn monitoring_summary(seat: &Seat, state: &SessionState, now: Timestamp) -> MonitoringSummary {
@@ -957,8 +969,10 @@ pub fn monitoring_summary(seat: &Seat, state: &SessionState, now: Timestamp) -> 
         dissociation: seat.ratings.iter().any(|r| {
             matches!(r.value, Rating::Dissociation { score } if score > state.policy.discharge.dissociation_resolved_at_most)
         }),
-        respiratory_depression: seat.lowest_after_dose.spo2.is_some_and(|v| v < RESP_DEPRESSION_SPO2)
-            || seat.lowest_after_dose.respiratory_rate.is_some_and(|v| v < RESP_DEPRESSION_RR),
+        respiratory_depression: [seat.respiratory_lows.spo2, seat.respiratory_lows.respiratory_rate]
+            .into_iter()
+            .flatten()
+            .any(after_dose),
         minutes_monitored: first.map_or(0, |f| minutes(end.ms_since(f)).max(0)),
         ready_to_leave_at: seat.discharge.as_ref().map(|d| d.at),
         discharged_by: seat.discharge.as_ref().map(|d| d.by),

@@ -976,3 +976,63 @@ fn the_session_closes_only_when_every_dosed_participant_is_discharged() {
     h.phase(SessionPhase::Closed);
     assert!(h.state.alarms.is_empty());
 }
+
+#[test]
+fn a_rule_that_raises_its_priority_still_re_notifies_meanwhile() {
+    let (mut h, s) = dosed();
+    let mut rule = alarm::default_rules()
+        .into_iter()
+        .find(|r| r.id == "check-overdue")
+        .unwrap();
+    rule.raise_to = Some(alarm::RaisePriority {
+        to: AlarmPriority::High,
+        after_min: 10,
+    });
+    h.run(medical(), Command::SetAlarmRule { seat: None, rule })
+        .unwrap();
+    h.advance(17 * MIN);
+    let a = active(&h, s, "check-overdue").unwrap();
+    assert_eq!(a.priority, AlarmPriority::Medium);
+    h.advance(3 * MIN);
+    assert_eq!(
+        active(&h, s, "check-overdue").unwrap().escalations,
+        1,
+        "medium re-notifies at 3 min"
+    );
+    h.advance(7 * MIN - 1);
+    assert_eq!(
+        active(&h, s, "check-overdue").unwrap().priority,
+        AlarmPriority::Medium
+    );
+    h.advance(1);
+    let raised = active(&h, s, "check-overdue").unwrap();
+    assert_eq!(
+        raised.priority,
+        AlarmPriority::High,
+        "and is raised at 10 min"
+    );
+    assert_eq!(raised.escalations, 4, "3, 6 and 9 minutes, then the raise");
+}
+
+#[test]
+fn a_device_clock_running_ahead_does_not_delay_an_alarm() {
+    let (mut h, s) = dosed();
+    h.advance(MIN);
+    let start = h.now;
+    let end = start.plus_ms(15 * S);
+    while h.now < end {
+        let ahead = h.now.plus_ms(50 * S);
+        let reading = Command::RecordVital {
+            seat: s,
+            measurement: Measurement::Spo2 { value: 85.0 },
+            measured_at: Some(ahead),
+            device: Some("ox-fast".into()),
+        };
+        h.run(medical(), reading).unwrap();
+        h.advance(S);
+    }
+    assert!(
+        active(&h, s, "spo2-critical").is_some(),
+        "raised 15 s after the first low reading arrived"
+    );
+}

@@ -82,8 +82,10 @@ pub struct Seat {
     pub bp_history: Vec<VitalReading>,
     /// Observer ratings, in order.
     pub ratings: Vec<Stamped<Rating>>,
-    /// Lowest SpO2 and respiratory rate seen since the first dose.
-    pub lowest_after_dose: LowestAfterDose,
+    /// When SpO2 and respiratory rate were last at respiratory-depression
+    /// levels (the monitoring form counts those after the first dose, whenever
+    /// the dose was entered).
+    pub respiratory_lows: RespiratoryLows,
     /// The facilitator on this participant's check rota.
     pub assigned_facilitator: Option<StaffId>,
     /// Ride home confirmed (on arrival or later by staff).
@@ -100,13 +102,14 @@ pub struct Seat {
     pub discharge: Option<DischargeRecord>,
 }
 
-/// Lowest values after the first dose (respiratory depression on the form).
-#[derive(Clone, Copy, PartialEq, Debug, Default, Serialize, Deserialize)]
-pub struct LowestAfterDose {
-    /// Lowest SpO2, %.
-    pub spo2: Option<f64>,
-    /// Lowest respiratory rate, /min.
-    pub respiratory_rate: Option<f64>,
+/// The latest measuring times of respiratory-depression readings (SpO2
+/// below 88 %, respiratory rate below 8 /min).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct RespiratoryLows {
+    /// Latest SpO2 below 88 %.
+    pub spo2: Option<Timestamp>,
+    /// Latest respiratory rate below 8 /min.
+    pub respiratory_rate: Option<Timestamp>,
 }
 
 /// A device streaming for a participant.
@@ -254,7 +257,7 @@ impl Seat {
             post_session: None,
             bp_history: Vec::new(),
             ratings: Vec::new(),
-            lowest_after_dose: LowestAfterDose::default(),
+            respiratory_lows: RespiratoryLows::default(),
             assigned_facilitator: None,
             ride_home_confirmed: false,
             feeds: Vec::new(),
@@ -517,11 +520,10 @@ impl SessionState {
                         | EventBody::RatingRecorded { .. }
                         | EventBody::DoseRecorded { .. }
                 ) {
-                    let when = match body {
-                        EventBody::VitalRecorded { reading, .. } => reading.measured_at,
-                        _ => at,
-                    };
-                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, seat, when);
+                    // A condition holds from when the server learned of it: a
+                    // device clock running ahead cannot delay an alarm, and a
+                    // buffered reading cannot skip the confirmation delay.
+                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, seat, at);
                 }
             }
         }
@@ -550,6 +552,7 @@ impl SessionState {
                     seat.onsets.clear();
                     seat.rule_overrides.clear();
                     seat.discharge = None;
+                    seat.doses.clear();
                 }
                 view
             }
@@ -626,17 +629,13 @@ fn apply_to_seat(seat: &mut Seat, body: &EventBody, at: Timestamp, seq: Seq, by:
             match reading.measurement {
                 Measurement::BodyWeight { value } => seat.weight_kg = Some(value),
                 Measurement::BloodPressure { .. } => seat.bp_history.push(reading.clone()),
-                Measurement::Spo2 { value } | Measurement::RespiratoryRate { value }
-                    if seat
-                        .first_dose_at()
-                        .is_some_and(|d| reading.measured_at >= d) =>
-                {
-                    let lowest = if matches!(reading.measurement, Measurement::Spo2 { .. }) {
-                        &mut seat.lowest_after_dose.spo2
-                    } else {
-                        &mut seat.lowest_after_dose.respiratory_rate
-                    };
-                    *lowest = Some(lowest.map_or(value, |l: f64| l.min(value)));
+                Measurement::Spo2 { value } if value < monitor::RESP_DEPRESSION_SPO2 => {
+                    let last = &mut seat.respiratory_lows.spo2;
+                    *last = Some(last.map_or(reading.measured_at, |t| t.max(reading.measured_at)));
+                }
+                Measurement::RespiratoryRate { value } if value < monitor::RESP_DEPRESSION_RR => {
+                    let last = &mut seat.respiratory_lows.respiratory_rate;
+                    *last = Some(last.map_or(reading.measured_at, |t| t.max(reading.measured_at)));
                 }
                 _ => {}
             }

@@ -370,6 +370,18 @@ struct Subscriber {
     outbox: Outbox,
 }
 
+/// What became of a batch's append.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Committed.
+    Saved,
+    /// Not committed; nothing of it is in the log.
+    NotSaved,
+    /// The store reported a failure but the log holds more than the task
+    /// knew: the session was rebuilt from the log, which decides.
+    AsTheLogSays,
+}
+
 /// What one batch has decided, waiting for its commit.
 #[derive(Default)]
 struct Batch {
@@ -470,6 +482,8 @@ impl SessionTask {
     /// connection changes and whatever the alarm rules say now, append it all
     /// in one commit, and only then answer and fan out.
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
+        // Any batch retries what a failed one left; a new failure sets it again.
+        self.retry_at = None;
         let before = self.state.clone();
         let mut work = Batch::default();
         let mut after_commit = Vec::new();
@@ -512,27 +526,29 @@ impl SessionTask {
         let alarms = monitor::evaluate(&self.state, now);
         self.stamp(Actor::System, None, now, alarms, &mut work.events);
 
-        let committed = if work.events.is_empty() {
-            true
+        let fate = if work.events.is_empty() {
+            Fate::Saved
         } else {
             match self.log.append(std::mem::take(&mut work.events)).await {
                 Ok(events) => {
-                    self.retry_at = None;
                     for event in &events {
                         self.fan_out(event);
                     }
-                    true
+                    Fate::Saved
                 }
                 Err(error) => {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
                     self.state = before;
                     self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
-                    self.resync_if_log_is_ahead().await;
-                    false
+                    if self.resync_if_log_is_ahead().await {
+                        Fate::AsTheLogSays
+                    } else {
+                        Fate::NotSaved
+                    }
                 }
             }
         };
-        self.answer(work, committed);
+        self.answer(work, fate);
         for (viewer, outbox, snapshot, reply) in after_commit {
             let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
             let id = self.next_subscriber;
@@ -549,20 +565,26 @@ impl SessionTask {
     /// Answers a batch's commands once its fate is known. Refusals wait too:
     /// a refusal may rest on an earlier command of the same batch ("already
     /// recorded"), which only counts if it was saved.
-    fn answer(&mut self, work: Batch, committed: bool) {
+    fn answer(&mut self, work: Batch, fate: Fate) {
         let unsaved = Rejection::new(
             RejectCode::StorageUnavailable,
             "the record could not be saved, so nothing was recorded; try again",
         );
+        let committed = fate == Fate::Saved;
         for p in work.pending {
-            let outcome = if committed {
-                CommandOutcome::Accepted {
+            let outcome = match fate {
+                Fate::Saved => CommandOutcome::Accepted {
                     first: p.first,
                     last: p.last,
                     repeated: false,
-                }
-            } else {
-                CommandOutcome::Rejected(unsaved.clone())
+                },
+                Fate::NotSaved => CommandOutcome::Rejected(unsaved.clone()),
+                // Saved or not, the log knows: the rebuilt index says which.
+                Fate::AsTheLogSays => self
+                    .accepted
+                    .get(&p.key)
+                    .cloned()
+                    .unwrap_or(CommandOutcome::Rejected(unsaved.clone())),
             };
             for (i, reply) in p.replies.into_iter().enumerate() {
                 let _ = reply.send(if i == 0 {
@@ -588,17 +610,17 @@ impl SessionTask {
     /// After a failed append the log should hold exactly what this task had
     /// before the batch. If it holds more (a store that failed after writing),
     /// the log is the truth: rebuild from it so sequence numbers stay unique.
-    async fn resync_if_log_is_ahead(&mut self) {
+    async fn resync_if_log_is_ahead(&mut self) -> bool {
         let id = self.state.id;
         match self.log.read(id, self.state.last_seq, 1).await {
-            Ok(ahead) if ahead.is_empty() => {}
+            Ok(ahead) if ahead.is_empty() => false,
             Ok(_) => {
                 tracing::error!(session = %id, "the log is ahead of the session after a failed append; rebuilding from the log");
                 let mut state = SessionState::empty(id);
                 let mut keys = IdempotencyIndex::default();
                 loop {
                     let Ok(chunk) = self.log.read(id, state.last_seq, READ_CHUNK).await else {
-                        return;
+                        return false;
                     };
                     if chunk.is_empty() {
                         break;
@@ -610,9 +632,15 @@ impl SessionTask {
                 }
                 self.state = state;
                 self.accepted = keys.done();
+                // Nobody was sent those events: every subscriber reconnects
+                // and resumes from what it has, so it replays them.
+                for sub in &self.subscribers {
+                    sub.outbox.fell_behind.cancel();
+                }
+                true
             }
             // The store cannot even be read: the retry timer will try again.
-            Err(_) => {}
+            Err(_) => false,
         }
     }
 
@@ -661,8 +689,11 @@ impl SessionTask {
     }
 
     /// Connection edges the log does not know yet (after a restart the log may
-    /// say "connected" for a phone that is not).
+    /// say "connected" for a phone that is not). A closed session records none.
     fn presence_changes(&self) -> Vec<EventBody> {
+        if self.state.phase == protocol::SessionPhase::Closed {
+            return Vec::new();
+        }
         self.state
             .seats
             .iter()

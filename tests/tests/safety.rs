@@ -14,6 +14,7 @@ use protocol::{
     Actor, AlarmPriority, ClinicPolicy, Command, EventBody, Measurement, ParticipantState,
     RejectCode, Role, Route, SeatId, Seq, ServerMessage, SessionPhase, Timestamp,
 };
+use std::time::Duration;
 
 fn spo2(seat: SeatId, value: f64) -> Command {
     Command::RecordVital {
@@ -377,16 +378,26 @@ async fn a_phone_that_drops_while_events_flow_is_recorded_offline_and_alarmed() 
     })
     .await;
 
-    // The phone loses signal while readings keep flowing to everyone.
+    // The phone loses signal while readings keep flowing to everyone. The
+    // server notices when the socket closes; the clock stands still until then.
     let _ = phone.drop_connection();
+    let gone = loop {
+        med.ok(spo2(seat, 97.0)).await;
+        let seen = med
+            .events()
+            .into_iter()
+            .find(|e| matches!(e.body, EventBody::ParticipantDisconnected { .. }))
+            .map(|e| e.at);
+        if let Some(at) = seen {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(gone, clock.now());
     for _ in 0..19 {
         med.ok(spo2(seat, 97.0)).await;
         clock.advance(1_000);
     }
-    event(&mut med, |b| {
-        matches!(b, EventBody::ParticipantDisconnected { .. })
-    })
-    .await;
     let state = server
         .app
         .hub

@@ -79,6 +79,13 @@ impl TestServer {
 
     /// A server whose clock the test moves ([`Clock::manual`]).
     pub async fn start_on(clock: Clock, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        // The server's logs, when asked for with RUST_LOG.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let dir = TempDir::new("server");
         let mut config = test_config(dir.path());
         adjust(&mut config);

@@ -11,3 +11,4 @@ mod group_session;
 mod resume;
 mod roles;
 mod safety;
+mod storage;

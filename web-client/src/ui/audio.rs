@@ -33,6 +33,13 @@ impl Sound {
         }
     }
 
+    /// Releases the audio device (leaving the board).
+    pub fn close(&self) {
+        if let Some(ctx) = self.ctx.borrow_mut().take() {
+            let _ = ctx.close();
+        }
+    }
+
     /// Plays `tone` if its repeat interval has passed since the last tone.
     pub fn tick(&self, tone: Option<Tone>) {
         let Some(tone) = tone else { return };

@@ -11,8 +11,8 @@ use leptos::prelude::*;
 #[cfg(feature = "staff")]
 use protocol::Context;
 use protocol::{
-    Actor, ClientMessage, Command, CommandId, Event, EventBody, Role, SeatId, Seq, ServerMessage,
-    SessionId, StaffId, StaffRole,
+    Actor, ClientMessage, Command, CommandId, Event, EventBody, RejectCode, Role, SeatId, Seq,
+    ServerMessage, SessionId, StaffId, StaffRole,
 };
 
 /// Non-vital events kept for the detail timelines (vitals are in the history).
@@ -139,27 +139,25 @@ impl LiveSession {
                     });
                 }
             }
-            ServerMessage::CaughtUp { .. } => {
-                // Resend what the server has not answered: same keys, so
-                // whatever it had already recorded is not recorded again.
-                let pending: Vec<_> = self.outbox.with_untracked(|o| o.pending().to_vec());
-                for q in pending {
-                    self.link.with_value(|l| {
-                        if let Some(l) = l {
-                            l.send(&ClientMessage::Command {
-                                id: q.id,
-                                command: q.command,
-                            });
-                        }
-                    });
-                }
-            }
+            // Resend what the server has not answered: same keys, so whatever
+            // it had already recorded is not recorded again.
+            ServerMessage::CaughtUp { .. } => self.resend_pending(),
             ServerMessage::Accepted { id, .. } => {
                 self.settle(*id);
                 self.accepted.update(|a| a.push(*id));
             }
             ServerMessage::Rejected { id, rejection } => {
-                self.settle(*id);
+                if matches!(
+                    rejection.code,
+                    RejectCode::StorageUnavailable | RejectCode::Busy
+                ) {
+                    // Nothing was recorded and the server asks for a retry:
+                    // keep the command and send it again, same key, shortly.
+                    let live = *self;
+                    browser::after(2_000, move || live.resend_pending());
+                } else {
+                    self.settle(*id);
+                }
                 self.notice.set(Some(rejection.message.clone()));
             }
             ServerMessage::TokenRefreshed { token, .. } => {
@@ -176,6 +174,20 @@ impl LiveSession {
         self.followed.update(|f| {
             f.receive(&msg);
         });
+    }
+
+    fn resend_pending(&self) {
+        let pending: Vec<_> = self.outbox.with_untracked(|o| o.pending().to_vec());
+        for q in pending {
+            self.link.with_value(|l| {
+                if let Some(l) = l {
+                    l.send(&ClientMessage::Command {
+                        id: q.id,
+                        command: q.command,
+                    });
+                }
+            });
+        }
     }
 
     fn settle(&self, id: CommandId) {

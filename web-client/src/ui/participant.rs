@@ -120,7 +120,12 @@ fn Seated(
     credentials: Joined,
     joined: RwSignal<Option<Joined>>,
 ) -> impl IntoView {
-    let outbox_key = format!("holdspace.outbox.{}", credentials.session);
+    // Per seat: a shared tablet re-joined for another seat never sends the
+    // first participant's taps under the second's token.
+    let outbox_key = format!(
+        "holdspace.outbox.{}.{}",
+        credentials.session, credentials.seat
+    );
     let live = LiveSession::start(TOKEN, credentials.session, false, Some(outbox_key));
     let seat_id = credentials.seat;
     let t = move |k| text(lang.get(), k);
@@ -129,6 +134,24 @@ fn Seated(
             .with(|f| f.state().and_then(|s| s.seat(seat_id).cloned()))
     });
     let phase = Memo::new(move |_| live.followed.with(|f| f.state().map(|s| s.phase)));
+    let screen = Memo::new(move |_| {
+        let Some(s) = seat.get() else {
+            return Screen::Waiting;
+        };
+        let after = matches!(
+            s.state,
+            ParticipantState::Integrating | ParticipantState::Discharged
+        ) || phase.get() == Some(SessionPhase::Integration);
+        if s.arrival.is_none() && !s.state.has_left() {
+            Screen::Arrival
+        } else if after && s.post_session.is_none() {
+            Screen::After
+        } else if s.post_session.is_some() || s.state.has_left() {
+            Screen::Done
+        } else {
+            Screen::Buttons
+        }
+    });
     let messages = Memo::new(move |_| {
         live.followed.with(|f| {
             f.state()
@@ -143,9 +166,13 @@ fn Seated(
                 .unwrap_or_default()
         })
     });
-    // Keep the token fresh while the phone follows the session.
+    // Keep the token fresh while the participant is in the session.
     let refresh = set_interval_with_handle(
-        move || live.refresh_token(),
+        move || {
+            if seat.get_untracked().is_some_and(|s| !s.state.has_left()) {
+                live.refresh_token();
+            }
+        },
         std::time::Duration::from_secs(30 * 60),
     );
     on_cleanup(move || {
@@ -169,19 +196,14 @@ fn Seated(
         {move || matches!(live.status.get(), LinkStatus::Refused(_)).then(|| view! {
             <button class="big primary" on:click=rejoin>{say(lang, Key::JoinTitle)}</button>
         })}
-        {move || {
-            let Some(s) = seat.get() else { return view! { <p class="waiting">{say(lang, Key::Connecting)}</p> }.into_any() };
-            let after = matches!(s.state, ParticipantState::Integrating | ParticipantState::Discharged)
-                || phase.get() == Some(SessionPhase::Integration);
-            if s.arrival.is_none() && !s.state.has_left() {
-                view! { <Arrival lang live seat=seat_id/> }.into_any()
-            } else if after && s.post_session.is_none() {
-                view! { <AfterSession lang live seat=seat_id/> <Buttons lang live seat=seat_id/> }.into_any()
-            } else if s.post_session.is_some() || s.state.has_left() {
-                view! { <p class="done">{say(lang, Key::AfterDone)}</p> }.into_any()
-            } else {
-                view! { <Buttons lang live seat=seat_id/> }.into_any()
-            }
+        // Rebuilt only when the screen changes, not at every reading of the
+        // seat: a half-written journal must survive the oximeter's updates.
+        {move || match screen.get() {
+            Screen::Waiting => view! { <p class="waiting">{say(lang, Key::Connecting)}</p> }.into_any(),
+            Screen::Arrival => view! { <Arrival lang live seat=seat_id/> }.into_any(),
+            Screen::After => view! { <AfterSession lang live seat=seat_id/> <Buttons lang live seat=seat_id/> }.into_any(),
+            Screen::Done => view! { <p class="done">{say(lang, Key::AfterDone)}</p> }.into_any(),
+            Screen::Buttons => view! { <Buttons lang live seat=seat_id/> }.into_any(),
         }}
         {move || live.notice.get().map(|n| view! { <p class="notice" role="alert">{say(lang, Key::Refused)} ": " {n}</p> })}
         {move || {
@@ -200,6 +222,16 @@ fn Seated(
 /// function (not a closure per text) keeps the phone's bundle small.
 fn say(lang: RwSignal<Lang>, key: Key) -> impl IntoView + use<> {
     move || text(lang.get(), key)
+}
+
+/// Which screen the phone shows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Screen {
+    Waiting,
+    Arrival,
+    After,
+    Done,
+    Buttons,
 }
 
 fn status_class(status: &LinkStatus) -> &'static str {

@@ -21,9 +21,10 @@ const STAFF: &str = "holdspace.staff";
 const TOKEN: &str = "holdspace.staff.token";
 const SOUND: &str = "holdspace.sound";
 
+/// The stored login. Its token is renewed over the socket while a board is
+/// open; if the server refuses it, the board says so and the login returns.
 fn signed_in() -> Option<LoginResponse> {
-    let login: LoginResponse = serde_json::from_str(&browser::load(STAFF)?).ok()?;
-    (login.token.expires_at > browser::now()).then_some(login)
+    serde_json::from_str(&browser::load(STAFF)?).ok()
 }
 
 fn sign_out(me: RwSignal<Option<LoginResponse>>) {
@@ -187,13 +188,15 @@ pub fn Board(session: SessionId) -> impl IntoView {
         std::time::Duration::from_secs(30 * 60),
     );
     on_cleanup(move || {
+        sound.with_value(|s| s.close());
         for h in [tick, refresh].into_iter().flatten() {
             h.clear();
         }
     });
+    // A refused token (expired, revoked) means a new login.
     Effect::new(move |_| {
-        if let LinkStatus::Refused(_) = live.status.get()
-            && signed_in().is_none()
+        if let LinkStatus::Refused(reason) = live.status.get()
+            && reason.contains("token")
         {
             sign_out(me);
         }
@@ -443,7 +446,7 @@ fn AlarmList(live: LiveSession, now: RwSignal<Timestamp>) -> impl IntoView {
                     let look = priority_look(a.priority);
                     let id = a.id;
                     let acked = a.acknowledged.is_some();
-                    let paused = a.audio_paused_until.is_some_and(|u| u > now.get_untracked());
+                    let paused_until = a.audio_paused_until;
                     view! {
                         <li class=format!("alarm {}{}", look.class, if acked { " acked" } else { "" }) data-alarm=id.0.to_string()>
                             <div class="alarm-title"><span aria-hidden="true">{look.icon}</span> <strong>{look.word}</strong> " " {name} ": " {a.label.clone()}</div>
@@ -457,7 +460,7 @@ fn AlarmList(live: LiveSession, now: RwSignal<Timestamp>) -> impl IntoView {
                             {(!acked).then(|| view! {
                                 <div class="alarm-actions">
                                     <button class="primary" on:click=move |_| act(Command::AcknowledgeAlarm { alarm: id })>"Acknowledge"</button>
-                                    <button disabled=paused on:click=move |_| act(Command::PauseAlarmAudio { alarm: id, seconds: 120 })>"Pause sound 2 min"</button>
+                                    <button disabled=move || paused_until.is_some_and(|u| u > now.get()) on:click=move |_| act(Command::PauseAlarmAudio { alarm: id, seconds: 120 })>"Pause sound 2 min"</button>
                                 </div>
                             })}
                         </li>
