@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::{SqliteStore, StoreError};
+use axum::serve::ListenerExt as _;
 use protocol::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,6 +142,13 @@ pub async fn run(
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), ServerError> {
     let router = api::router(app.clone());
     let stop = app.shutdown.clone();
+    // Without TCP_NODELAY an event written right after another waits for the
+    // client's delayed ACK (up to 40 ms): the board would see it late.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;

@@ -307,6 +307,7 @@ impl Hub {
             tx,
         };
         let task = SessionTask {
+            committed: state.clone(),
             state,
             log: self.log.clone(),
             clock: self.clock.clone(),
@@ -406,7 +407,12 @@ struct Pending {
 const RETRY_AFTER_FAILURE_MS: i64 = 1000;
 
 struct SessionTask {
+    /// The state with this batch's events applied as they are decided.
     state: SessionState,
+    /// The state as the log holds it: what snapshots show and what a failed
+    /// batch falls back to. Kept by applying each committed event again,
+    /// which costs far less than copying the whole state for every batch.
+    committed: SessionState,
     log: Arc<dyn EventLog>,
     clock: Clock,
     subscribers: Vec<Subscriber>,
@@ -484,7 +490,6 @@ impl SessionTask {
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
         // Any batch retries what a failed one left; a new failure sets it again.
         self.retry_at = None;
-        let before = self.state.clone();
         let mut work = Batch::default();
         let mut after_commit = Vec::new();
         for msg in batch {
@@ -514,9 +519,8 @@ impl SessionTask {
                     }
                 }
                 SessionMsg::Snapshot { viewer, reply } => {
-                    // Answered with the state before this batch: a snapshot
-                    // never shows anything not yet durable.
-                    let _ = reply.send(before.redacted_for(viewer));
+                    // A snapshot never shows anything not yet durable.
+                    let _ = reply.send(self.committed.redacted_for(viewer));
                 }
             }
         }
@@ -532,13 +536,14 @@ impl SessionTask {
             match self.log.append(std::mem::take(&mut work.events)).await {
                 Ok(events) => {
                     for event in &events {
+                        self.committed.apply(event);
                         self.fan_out(event);
                     }
                     Fate::Saved
                 }
                 Err(error) => {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
-                    self.state = before;
+                    self.state = self.committed.clone();
                     self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
                     if self.resync_if_log_is_ahead().await {
                         Fate::AsTheLogSays
@@ -630,6 +635,7 @@ impl SessionTask {
                         keys.note(event);
                     }
                 }
+                self.committed = state.clone();
                 self.state = state;
                 self.accepted = keys.done();
                 // Nobody was sent those events: every subscriber reconnects

@@ -186,14 +186,21 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
         }
     }));
 
-    let kills = 3;
+    // The short loop runs in the test suite; the long one is
+    // `HOLDSPACE_KILLS=25 cargo test -p holdspace-tests --test tests sigkill`.
+    let kills: usize = std::env::var("HOLDSPACE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     for round in 0..=kills {
         let stop = CancellationToken::new();
         let tasks: Vec<_> = actors
             .drain(..)
             .map(|a| tokio::spawn(a.run(addr, s, stop.clone())))
             .collect();
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // A random moment: mid-batch, mid-commit, mid-fan-out, mid-resume.
+        let moment = 300 + uuid::Uuid::new_v4().as_u64_pair().0 % 1200;
+        tokio::time::sleep(Duration::from_millis(moment)).await;
         if round < kills {
             child.kill().await.unwrap(); // SIGKILL: no flush, no goodbye
         } else {
@@ -281,6 +288,10 @@ async fn sigkill_mid_session_loses_nothing_that_was_acknowledged() {
     assert!(
         acked_total > 100,
         "the session was busy when killed ({acked_total} commands)"
+    );
+    eprintln!(
+        "{kills} kills, {acked_total} commands acknowledged, {} events in the log",
+        log.len()
     );
     child.kill().await.unwrap();
 }
