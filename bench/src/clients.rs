@@ -43,6 +43,8 @@ pub struct Run {
     pub disconnects: AtomicU64,
     /// Holdspace boards: events skipped in the seq order (should stay 0).
     pub seq_gaps: AtomicU64,
+    /// Set once every client is connected: the load starts together.
+    pub go: CancellationToken,
     /// Set when the run ends.
     pub stop: CancellationToken,
     /// Connections open.
@@ -62,9 +64,18 @@ impl Run {
             next_id: AtomicU64::new(1),
             disconnects: AtomicU64::new(0),
             seq_gaps: AtomicU64::new(0),
+            go: CancellationToken::new(),
             stop: CancellationToken::new(),
             sockets: AtomicU64::new(0),
             opening: tokio::sync::Semaphore::new(128),
+        }
+    }
+
+    /// Waits for the start; false if the run ended first.
+    async fn started(&self) -> bool {
+        tokio::select! {
+            () = self.go.cancelled() => true,
+            () = self.stop.cancelled() => false,
         }
     }
 
@@ -373,6 +384,9 @@ impl Board {
     }
 
     async fn live(self, run: &Run, mut ws: Ws, phase: Duration) -> anyhow::Result<()> {
+        if !run.started().await {
+            return Ok(());
+        }
         let mut tick = tokio::time::interval_at(
             Instant::now() + phase + Duration::from_millis(2500 * u64::from(self.index)),
             Duration::from_secs(5),
@@ -540,6 +554,9 @@ async fn phone_run(
 ) -> Started {
     let mut ws = open(&run, &who, None, None).await?;
     Ok(tokio::spawn(async move {
+        if !run.started().await {
+            return;
+        }
         let seat = &seats[who.seat];
         let start = Instant::now() + phase + Duration::from_secs(who.seat as u64 * 5);
         let mut ok = tokio::time::interval_at(start, Duration::from_secs(60));
@@ -574,6 +591,9 @@ async fn phone_run(
 async fn bridge_run(run: Arc<Run>, who: Who, seats: Arc<Vec<String>>, phase: Duration) -> Started {
     let mut ws = open(&run, &who, None, None).await?;
     Ok(tokio::spawn(async move {
+        if !run.started().await {
+            return;
+        }
         let mut tick = tokio::time::interval_at(
             Instant::now() + phase,
             Duration::from_secs(1) / SEATS as u32,

@@ -10,7 +10,6 @@ mod floor;
 mod metrics;
 mod servers;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use metrics::{cpu_seconds, memory_mib, percentile_ms};
 use servers::Target;
@@ -144,11 +143,20 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for &sessions in &load.sessions {
         for &target in &load.targets {
-            let outcome = one(&load, target, sessions, &server)
-                .await
-                .with_context(|| format!("{} at {sessions} sessions", target.label()))?;
-            print_row(&outcome);
-            outcomes.push(outcome);
+            // A run that cannot be set up within 15 minutes, or fails, is
+            // reported and the sweep goes on.
+            let limit = Duration::from_secs(15 * 60);
+            match tokio::time::timeout(limit, one(&load, target, sessions, &server)).await {
+                Ok(Ok(outcome)) => {
+                    print_row(&outcome);
+                    outcomes.push(outcome);
+                }
+                Ok(Err(e)) => println!("| {} | {sessions} | failed: {e:#} |", target.label()),
+                Err(_) => println!(
+                    "| {} | {sessions} | did not finish within 15 min |",
+                    target.label()
+                ),
+            }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
@@ -198,6 +206,7 @@ async fn one(
         .filter(|_| target == Target::Holdspace)
         .map(|s| (Duration::from_secs(load.warmup + 5), Duration::from_secs(s)));
     let tasks = clients::start(&run, &plan, stall).await?;
+    run.go.cancel();
     let sockets = run.sockets.load(Ordering::Relaxed);
     eprintln!("   {sockets} sockets open; warming up {} s", load.warmup);
     tokio::time::sleep(Duration::from_secs(load.warmup)).await;

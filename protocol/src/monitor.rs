@@ -8,7 +8,7 @@
 //! [`next_deadline`]; the events it returns are recorded like any other.
 
 use crate::alarm::{AlarmPriority, AlarmRule, ClearReason, Trigger};
-use crate::event::EventBody;
+use crate::event::{Event, EventBody};
 use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::ClinicPolicy;
@@ -415,9 +415,50 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
     }
 }
 
+/// Which seats an evaluation looks at.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every seat.
+    All,
+    /// Only these; the caller knows nothing can have changed for the others:
+    /// no event about them, and none of their deadlines has passed.
+    Seats(&'a [SeatId]),
+}
+
+impl Scope<'_> {
+    /// Whether the evaluation looks at `seat`.
+    pub fn covers(self, seat: SeatId) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Seats(seats) => seats.contains(&seat),
+        }
+    }
+}
+
+/// The seats whose alarm rules these events can change, or `None` when they
+/// can change any seat's: a phase change, a session-wide rule, a group
+/// message, anything naming an alarm by its number.
+pub fn touched_seats<'a>(events: impl IntoIterator<Item = &'a Event>) -> Option<Vec<SeatId>> {
+    let mut seats = Vec::new();
+    for event in events {
+        let seat = event.body.seat()?;
+        if !seats.contains(&seat) {
+            seats.push(seat);
+        }
+    }
+    Some(seats)
+}
+
 /// The alarm transitions due at `now`: raises, condition changes, clears,
 /// escalations. Recording them and applying them is the caller's job.
 pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
+    evaluate_in(state, now, Scope::All)
+}
+
+/// [`evaluate`] for some seats only. A session task runs this after each
+/// batch for the seats the batch touched (the work grows with the batch, not
+/// with the group), and everything when a deadline comes.
+pub fn evaluate_in(state: &SessionState, now: Timestamp, scope: Scope<'_>) -> Vec<EventBody> {
     let mut out = Vec::new();
     if state.phase == SessionPhase::Closed {
         for a in &state.alarms {
@@ -429,7 +470,7 @@ pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
         return out;
     }
     let mut ending = Vec::new();
-    for a in &state.alarms {
+    for a in state.alarms.iter().filter(|a| scope.covers(a.seat)) {
         let seat = state.seat(a.seat);
         let reason = match seat {
             None => Some(ClearReason::ParticipantLeft),
@@ -451,7 +492,11 @@ pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
             ending.push(a.id);
         }
     }
-    for seat in state.seats.iter().filter(|s| !s.state.has_left()) {
+    for seat in state
+        .seats
+        .iter()
+        .filter(|s| !s.state.has_left() && scope.covers(s.id))
+    {
         for rule in effective_rules(state, seat)
             .into_iter()
             .filter(|r| r.enabled)
@@ -493,7 +538,7 @@ pub fn evaluate(state: &SessionState, now: Timestamp) -> Vec<EventBody> {
     for a in state
         .alarms
         .iter()
-        .filter(|a| a.acknowledged.is_none() && !ending.contains(&a.id))
+        .filter(|a| a.acknowledged.is_none() && !ending.contains(&a.id) && scope.covers(a.seat))
     {
         if let Some((at, priority)) = escalation_due(state, a)
             && now >= at
@@ -565,11 +610,22 @@ fn escalation_due(
 /// The next moment at which [`evaluate`] may have something new to say,
 /// strictly after `now` (the session task sleeps until then).
 pub fn next_deadline(state: &SessionState, now: Timestamp) -> Option<Timestamp> {
+    state
+        .seats
+        .iter()
+        .filter_map(|seat| seat_deadline(state, seat, now))
+        .min()
+}
+
+/// [`next_deadline`] for one seat: its rules and its alarms' escalations.
+/// Only events about the seat, a session-wide change or the deadline itself
+/// passing can move it, so a session task keeps one per seat.
+pub fn seat_deadline(state: &SessionState, seat: &Seat, now: Timestamp) -> Option<Timestamp> {
     if state.phase == SessionPhase::Closed {
         return None;
     }
     let mut times = Vec::new();
-    for seat in state.seats.iter().filter(|s| !s.state.has_left()) {
+    if !seat.state.has_left() {
         for rule in effective_rules(state, seat)
             .into_iter()
             .filter(|r| r.enabled)
@@ -587,7 +643,11 @@ pub fn next_deadline(state: &SessionState, now: Timestamp) -> Option<Timestamp> 
             }
         }
     }
-    for a in state.alarms.iter().filter(|a| a.acknowledged.is_none()) {
+    for a in state
+        .alarms
+        .iter()
+        .filter(|a| a.seat == seat.id && a.acknowledged.is_none())
+    {
         if let Some((at, _)) = escalation_due(state, a) {
             times.push(at);
         }

@@ -32,6 +32,9 @@ pub(crate) struct Harness {
     pub(crate) log: Vec<Event>,
     pub(crate) now: Timestamp,
     ids: u128,
+    /// Each seat's next deadline as the session task keeps them: refreshed
+    /// for the seats a command touched, or all at a full evaluation.
+    deadlines: std::collections::HashMap<SeatId, Timestamp>,
 }
 
 impl Harness {
@@ -42,6 +45,7 @@ impl Harness {
             log: Vec::new(),
             now: T0,
             ids: 0x1000,
+            deadlines: Default::default(),
         };
         h.record(
             admin(),
@@ -108,8 +112,49 @@ impl Harness {
         let bodies = decide(&self.state, &ctx, &command)?;
         let key = CommandId::from_uuid(Uuid::from_u128(self.ids));
         let events = self.record(actor, Some(key), bodies);
-        self.evaluate();
+        // As the session task decides: only the touched seats, unless a
+        // deadline has passed or the events concern the whole session. The
+        // full evaluation must say the same.
+        let due = self
+            .deadlines
+            .values()
+            .min()
+            .is_some_and(|d| self.now >= *d);
+        match monitor::touched_seats(&events).filter(|_| !due) {
+            Some(seats) => {
+                let bodies =
+                    monitor::evaluate_in(&self.state, self.now, monitor::Scope::Seats(&seats));
+                assert_eq!(
+                    bodies,
+                    monitor::evaluate(&self.state, self.now),
+                    "evaluating only {seats:?}"
+                );
+                self.record(Actor::System, None, bodies);
+                self.refresh_deadlines(monitor::Scope::Seats(&seats));
+            }
+            None => {
+                self.evaluate();
+            }
+        }
         Ok(events)
+    }
+
+    /// Keeps the per-seat deadlines as the session task does and checks
+    /// that they add up to the session's next deadline.
+    fn refresh_deadlines(&mut self, scope: monitor::Scope<'_>) {
+        for seat in &self.state.seats {
+            if scope.covers(seat.id) {
+                match monitor::seat_deadline(&self.state, seat, self.now) {
+                    Some(at) => self.deadlines.insert(seat.id, at),
+                    None => self.deadlines.remove(&seat.id),
+                };
+            }
+        }
+        assert_eq!(
+            self.deadlines.values().min().copied(),
+            monitor::next_deadline(&self.state, self.now),
+            "the per-seat deadlines miss one"
+        );
     }
 
     /// Lets time pass, evaluating alarms at every deadline on the way.
@@ -125,7 +170,9 @@ impl Harness {
 
     pub(crate) fn evaluate(&mut self) -> Vec<Event> {
         let bodies = monitor::evaluate(&self.state, self.now);
-        self.record(Actor::System, None, bodies)
+        let events = self.record(Actor::System, None, bodies);
+        self.refresh_deadlines(monitor::Scope::All);
+        events
     }
 
     pub(crate) fn phase(&mut self, to: SessionPhase) {

@@ -318,6 +318,8 @@ impl Hub {
             refused: HashMap::new(),
             refused_order: VecDeque::new(),
             retry_at: None,
+            deadlines: HashMap::new(),
+            evaluate_all: true,
             shutdown: self.shutdown.clone(),
         };
         self.sessions.insert(handle.id, handle.clone());
@@ -425,6 +427,12 @@ struct SessionTask {
     refused: HashMap<(Actor, CommandId), Rejection>,
     refused_order: VecDeque<(Actor, CommandId)>,
     retry_at: Option<Timestamp>,
+    /// Each seat's next alarm deadline (`monitor::seat_deadline`); the task
+    /// sleeps until the earliest. Kept per seat so that a batch about one
+    /// participant costs one seat's evaluation, not the whole group's.
+    deadlines: HashMap<SeatId, Timestamp>,
+    /// The next batch evaluates every seat (at start, after a failed batch).
+    evaluate_all: bool,
     shutdown: CancellationToken,
 }
 
@@ -435,11 +443,7 @@ impl SessionTask {
         self.handle_batch(Vec::new()).await;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            let now = self.clock.now();
-            let wake = monitor::next_deadline(&self.state, now)
-                .into_iter()
-                .chain(self.retry_at)
-                .min();
+            let wake = self.due().into_iter().chain(self.retry_at).min();
             let clock = self.clock.clone();
             let timer = async move {
                 match wake {
@@ -527,7 +531,15 @@ impl SessionTask {
         let now = self.clock.now();
         let presence = self.presence_changes();
         self.stamp(Actor::System, None, now, presence, &mut work.events);
-        let alarms = monitor::evaluate(&self.state, now);
+        // Only the seats this batch is about, unless a deadline has come or
+        // the batch concerns the whole session.
+        let passed = self.due().is_some_and(|due| now >= due);
+        let touched =
+            monitor::touched_seats(&work.events).filter(|_| !passed && !self.evaluate_all);
+        let scope = touched
+            .as_deref()
+            .map_or(monitor::Scope::All, monitor::Scope::Seats);
+        let alarms = monitor::evaluate_in(&self.state, now, scope);
         self.stamp(Actor::System, None, now, alarms, &mut work.events);
 
         let fate = if work.events.is_empty() {
@@ -544,6 +556,7 @@ impl SessionTask {
                 Err(error) => {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
                     self.state = self.committed.clone();
+                    self.evaluate_all = true;
                     self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
                     if self.resync_if_log_is_ahead().await {
                         Fate::AsTheLogSays
@@ -553,6 +566,12 @@ impl SessionTask {
                 }
             }
         };
+        if matches!(fate, Fate::Saved) {
+            self.refresh_deadlines(scope, now);
+            if matches!(scope, monitor::Scope::All) {
+                self.evaluate_all = false;
+            }
+        }
         self.answer(work, fate);
         for (viewer, outbox, snapshot, reply) in after_commit {
             let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
@@ -564,6 +583,24 @@ impl SessionTask {
                 upto: self.state.last_seq,
                 snapshot,
             });
+        }
+    }
+
+    /// The earliest seat deadline: when the task next evaluates everything.
+    fn due(&self) -> Option<Timestamp> {
+        self.deadlines.values().min().copied()
+    }
+
+    /// Recomputes the deadlines of the seats a saved batch evaluated.
+    fn refresh_deadlines(&mut self, scope: monitor::Scope<'_>, now: Timestamp) {
+        if matches!(scope, monitor::Scope::All) {
+            self.deadlines.clear();
+        }
+        for seat in self.state.seats.iter().filter(|s| scope.covers(s.id)) {
+            match monitor::seat_deadline(&self.state, seat, now) {
+                Some(at) => self.deadlines.insert(seat.id, at),
+                None => self.deadlines.remove(&seat.id),
+            };
         }
     }
 
