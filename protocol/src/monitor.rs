@@ -540,7 +540,7 @@ pub fn evaluate_in(state: &SessionState, now: Timestamp, scope: Scope<'_>) -> Ve
         .iter()
         .filter(|a| a.acknowledged.is_none() && !ending.contains(&a.id) && scope.covers(a.seat))
     {
-        if let Some((at, priority)) = escalation_due(state, a)
+        if let Some((at, priority)) = escalation_due(state, a, now)
             && now >= at
         {
             out.push(EventBody::AlarmEscalated {
@@ -578,9 +578,15 @@ fn raise(rule: &AlarmRule, seat: &Seat, detail: String) -> EventBody {
 /// When an unacknowledged alarm next escalates, and to which priority: the
 /// earlier of the policy's re-notification (same priority) and a rule's
 /// `raise_to` (a higher priority), whichever comes first.
+///
+/// When both are already due (the evaluation runs late: a restart, a stretch of
+/// storage failures), the raise wins: it re-notifies too, and picking the
+/// re-notification would leave the raise due in the past, where no deadline
+/// would wake the task for it.
 fn escalation_due(
     state: &SessionState,
     a: &crate::alarm::Alarm,
+    now: Timestamp,
 ) -> Option<(Timestamp, AlarmPriority)> {
     let rule = state.seat(a.seat).and_then(|s| {
         effective_rules(state, s)
@@ -602,7 +608,7 @@ fn escalation_due(
         .delay_ms(a.priority)
         .map(|d| (a.last_notified_at.plus_ms(d), a.priority));
     match (raise, renotify) {
-        (Some(r), Some(n)) => Some(if r.0 <= n.0 { r } else { n }),
+        (Some(r), Some(n)) => Some(if r.0 <= n.0.max(now) { r } else { n }),
         (r, n) => r.or(n),
     }
 }
@@ -648,7 +654,7 @@ pub fn seat_deadline(state: &SessionState, seat: &Seat, now: Timestamp) -> Optio
         .iter()
         .filter(|a| a.seat == seat.id && a.acknowledged.is_none())
     {
-        if let Some((at, _)) = escalation_due(state, a) {
+        if let Some((at, _)) = escalation_due(state, a, now) {
             times.push(at);
         }
     }

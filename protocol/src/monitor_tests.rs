@@ -1015,6 +1015,40 @@ fn a_rule_that_raises_its_priority_still_re_notifies_meanwhile() {
 }
 
 #[test]
+fn a_late_evaluation_raises_at_once_when_the_raise_is_already_due() {
+    // The task was not running (a restart, a stretch of storage failures)
+    // while both a re-notification and the raise fell due: the raise must
+    // happen now, not wait for another re-notification.
+    let (mut h, s) = dosed();
+    let mut rule = alarm::default_rules()
+        .into_iter()
+        .find(|r| r.id == "check-overdue")
+        .unwrap();
+    rule.raise_to = Some(alarm::RaisePriority {
+        to: AlarmPriority::High,
+        after_min: 10,
+    });
+    h.run(medical(), Command::SetAlarmRule { seat: None, rule })
+        .unwrap();
+    h.advance(17 * MIN);
+    assert_eq!(
+        active(&h, s, "check-overdue").unwrap().priority,
+        AlarmPriority::Medium
+    );
+    h.now = h.now.plus_ms(11 * MIN);
+    h.evaluate();
+    assert_eq!(
+        active(&h, s, "check-overdue").unwrap().priority,
+        AlarmPriority::High,
+        "raised in the first evaluation after the gap"
+    );
+    assert!(
+        monitor::next_deadline(&h.state, h.now).is_some(),
+        "and it goes on re-notifying"
+    );
+}
+
+#[test]
 fn a_device_clock_running_ahead_does_not_delay_an_alarm() {
     let (mut h, s) = dosed();
     h.advance(MIN);

@@ -557,6 +557,9 @@ impl SessionTask {
                     tracing::error!(session = %self.state.id, %error, "append failed; commands refused, nothing recorded");
                     self.state = self.committed.clone();
                     self.evaluate_all = true;
+                    // A deadline that has passed must not wake the task again
+                    // at once: the retry below evaluates every seat anyway.
+                    self.deadlines.retain(|_, at| *at > now);
                     self.retry_at = Some(now.plus_ms(RETRY_AFTER_FAILURE_MS));
                     if self.resync_if_log_is_ahead().await {
                         Fate::AsTheLogSays

@@ -80,6 +80,8 @@ struct WriteJob {
 const WRITE_QUEUE: usize = 4096;
 /// Most jobs in one transaction: bounds the latency one commit adds.
 const MAX_BATCH: usize = 512;
+/// The writer connection's page cache.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -208,6 +210,10 @@ impl SqliteStore {
         }
         let path = dir.join("holdspace.sqlite3");
         let writer_conn = open_connection(&path)?;
+        // Every live session appends to its own leaf of the log's B-tree; a
+        // cache that holds them all spares the writer re-reading them from
+        // the file (the default 2 MiB is ~500 pages: a few hundred sessions).
+        writer_conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
         migrate(&writer_conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
@@ -486,10 +492,15 @@ impl Drop for SqliteStore {
 
 impl EventLog for SqliteStore {
     fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
-        let submitted = self.submit(Box::new(move |c| {
-            insert_events(c, &events)?;
-            Ok(Box::new(events))
-        }));
+        // Rows are made here, on the session's task, so the one writer thread
+        // spends its time in SQLite only.
+        let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>();
+        let submitted = rows.and_then(|rows| {
+            self.submit(Box::new(move |c| {
+                insert_events(c, &events, &rows)?;
+                Ok(Box::new(events))
+            }))
+        });
         Box::pin(async move {
             let boxed = submitted?.await.map_err(|_| StoreError::Closed)??;
             Ok(*boxed
@@ -558,18 +569,34 @@ async fn read_with<T: Send + 'static>(
     .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
 }
 
-fn insert_events(c: &Connection, events: &[Event]) -> Result<(), StoreError> {
+/// One event as its row in the `events` table.
+struct Row {
+    session: String,
+    command: Option<String>,
+    json: String,
+}
+
+impl Row {
+    fn of(e: &Event) -> Result<Row, StoreError> {
+        Ok(Row {
+            session: e.session.to_string(),
+            command: e.command.map(|c| c.to_string()),
+            json: serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?,
+        })
+    }
+}
+
+fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), StoreError> {
     let mut insert = c.prepare_cached(
         "INSERT INTO events (session_id, seq, at, command_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for e in events {
-        let json = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    for (e, row) in events.iter().zip(rows) {
         insert.execute(params![
-            e.session.to_string(),
+            row.session,
             e.seq.0 as i64,
             e.at.0,
-            e.command.map(|c| c.to_string()),
-            json
+            row.command,
+            row.json
         ])?;
         // The sessions table is an index for listing; the log stays the truth.
         match &e.body {
@@ -611,10 +638,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
         let mut lost: Option<String> = None;
         let mut queue = jobs.drain(..);
         for job in queue.by_ref() {
-            let result = conn
-                .execute_batch("SAVEPOINT job")
+            let result = run_cached(&conn, "SAVEPOINT job")
                 .map_err(StoreError::from)
-                .and_then(|_| (job.work)(&conn));
+                .and_then(|()| (job.work)(&conn));
             if conn.is_autocommit() {
                 // The transaction is gone: the whole batch is lost.
                 lost = Some(match &result {
@@ -625,7 +651,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
                 break;
             }
             let closed = if result.is_ok() {
-                conn.execute_batch("RELEASE job")
+                run_cached(&conn, "RELEASE job")
             } else {
                 conn.execute_batch("ROLLBACK TO job; RELEASE job")
             };
@@ -659,6 +685,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
             }
         }
     }
+}
+
+/// A statement run for every job: parsed once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn fail_all(dones: impl Iterator<Item = oneshot::Sender<WriteResult>>, reason: &str) {
