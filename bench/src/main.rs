@@ -143,9 +143,11 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for &sessions in &load.sessions {
         for &target in &load.targets {
-            // A run that cannot be set up within 15 minutes, or fails, is
-            // reported and the sweep goes on.
-            let limit = Duration::from_secs(15 * 60);
+            // A run that cannot be set up within 15 minutes (on top of its
+            // warm-up, window, stragglers and stall), or fails, is reported
+            // and the sweep goes on.
+            let planned = load.warmup + load.seconds + 5 + 60 + load.stall.unwrap_or(0);
+            let limit = Duration::from_secs(15 * 60 + planned);
             match tokio::time::timeout(limit, one(&load, target, sessions, &server)).await {
                 Ok(Ok(outcome)) => {
                     print_row(&outcome);
@@ -153,7 +155,7 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
                 }
                 Ok(Err(e)) => println!("| {} | {sessions} | failed: {e:#} |", target.label()),
                 Err(_) => println!(
-                    "| {} | {sessions} | did not finish within 15 min |",
+                    "| {} | {sessions} | not set up within 15 min |",
                     target.label()
                 ),
             }
