@@ -38,6 +38,17 @@ pub enum ClientMessage {
         /// What to do.
         command: Command,
     },
+    /// Send again a command whose answer never came (the connection dropped,
+    /// the page was reloaded): the same `id` and `command` as the first send.
+    /// If the first send was recorded the answer is the first one, marked
+    /// `repeated`, however long ago it was; nothing is recorded twice. A plain
+    /// `command` with an old key is recognised only for a recent window.
+    Retry {
+        /// The idempotency key of the first send.
+        id: CommandId,
+        /// What the first send asked.
+        command: Command,
+    },
     /// Ask for a fresh token before the current one expires. (An empty struct
     /// variant, not a unit one, so that unknown fields are refused here too.)
     RefreshToken {},

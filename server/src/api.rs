@@ -400,7 +400,10 @@ async fn add_seat(
         weight_kg: req.weight_kg,
         location: req.location,
     };
-    let first = match handle.command(p.actor(), key, command).await? {
+    // A request with an Idempotency-Key may be a resend, however late: have
+    // the session check its log if it no longer remembers the key.
+    let retry = headers.contains_key("idempotency-key");
+    let first = match handle.command(p.actor(), key, command, retry).await? {
         CommandOutcome::Accepted { first, .. } => first,
         CommandOutcome::Rejected(r) => return Err(r.into()),
     };

@@ -29,6 +29,10 @@ const MAX_BATCH: usize = 64;
 /// events. Outbound queues must be larger than this, or a single burst could
 /// close a healthy client (which would then resume, losing nothing).
 pub const MAX_BATCH_EVENTS: usize = 3 * MAX_BATCH + 64;
+/// How long a session remembers the answer to an accepted command in memory.
+/// A plain resend within it is answered from memory; a `retry` after it is
+/// answered from the log. Bounds the memory a long session spends on keys.
+const REMEMBER_ACCEPTED_MS: i64 = 10 * 60 * 1000;
 /// Refusals remembered per session for idempotent answers. Refusals record
 /// nothing, so forgetting old ones only means a resend is decided afresh.
 const REMEMBERED_REFUSALS: usize = 4096;
@@ -121,6 +125,8 @@ enum SessionMsg {
         actor: Actor,
         id: CommandId,
         command: Command,
+        /// The client says it sent this before (`ClientMessage::Retry`).
+        retry: bool,
         reply: oneshot::Sender<CommandOutcome>,
     },
     Subscribe {
@@ -150,11 +156,13 @@ pub struct SessionHandle {
 
 impl SessionHandle {
     /// Sends a command and waits for the session's answer (after the commit).
+    /// `retry`: the client sent this key before and never heard the answer.
     pub async fn command(
         &self,
         actor: Actor,
         id: CommandId,
         command: Command,
+        retry: bool,
     ) -> Result<CommandOutcome, HubError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -162,6 +170,7 @@ impl SessionHandle {
                 actor,
                 id,
                 command,
+                retry,
                 reply,
             })
             .await
@@ -314,7 +323,7 @@ impl Hub {
             subscribers: Vec::new(),
             next_subscriber: 0,
             connections: HashMap::new(),
-            accepted: keys.done(),
+            accepted: keys.done(self.clock.now()),
             refused: HashMap::new(),
             refused_order: VecDeque::new(),
             retry_at: None,
@@ -336,9 +345,9 @@ impl Hub {
     }
 }
 
-/// Accepted commands rebuilt from the log: (actor, key) → seq range.
+/// Accepted commands rebuilt from the log: (actor, key) → seq range, and when.
 #[derive(Default)]
-struct IdempotencyIndex(HashMap<(Actor, CommandId), (Seq, Seq)>);
+struct IdempotencyIndex(HashMap<(Actor, CommandId), (Seq, Seq, Timestamp)>);
 
 impl IdempotencyIndex {
     fn note(&mut self, event: &Event) {
@@ -346,24 +355,66 @@ impl IdempotencyIndex {
             self.0
                 .entry((event.actor, id))
                 .and_modify(|range| range.1 = event.seq)
-                .or_insert((event.seq, event.seq));
+                .or_insert((event.seq, event.seq, event.at));
         }
     }
 
-    fn done(self) -> HashMap<(Actor, CommandId), CommandOutcome> {
-        self.0
+    /// The answers of the last [`REMEMBER_ACCEPTED_MS`] before `now`.
+    fn done(self, now: Timestamp) -> Accepted {
+        let mut recent: Vec<_> = self
+            .0
             .into_iter()
-            .map(|(key, (first, last))| {
-                (
-                    key,
-                    CommandOutcome::Accepted {
-                        first,
-                        last,
-                        repeated: false,
-                    },
-                )
+            .filter(|(_, (_, _, at))| *at > now.plus_ms(-REMEMBER_ACCEPTED_MS))
+            .collect();
+        recent.sort_by_key(|(_, (first, _, _))| *first);
+        let mut accepted = Accepted::default();
+        for (key, (first, last, at)) in recent {
+            accepted.insert(key, first, last, at);
+        }
+        accepted
+    }
+}
+
+/// The answers to recently accepted commands, oldest first.
+#[derive(Default)]
+struct Accepted {
+    answers: HashMap<(Actor, CommandId), (Seq, Seq)>,
+    order: VecDeque<(Timestamp, (Actor, CommandId))>,
+}
+
+impl Accepted {
+    /// The first answer.
+    fn get(&self, key: &(Actor, CommandId)) -> Option<CommandOutcome> {
+        self.answers
+            .get(key)
+            .map(|&(first, last)| CommandOutcome::Accepted {
+                first,
+                last,
+                repeated: false,
             })
-            .collect()
+    }
+
+    /// Remembers a key's first answer (a later one never replaces it).
+    fn insert(&mut self, key: (Actor, CommandId), first: Seq, last: Seq, at: Timestamp) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.answers.entry(key) {
+            entry.insert((first, last));
+            self.order.push_back((at, key));
+        }
+    }
+
+    /// Forgets answers older than the window (the log still has them).
+    fn forget_before(&mut self, now: Timestamp) {
+        let horizon = now.plus_ms(-REMEMBER_ACCEPTED_MS);
+        while let Some(&(at, key)) = self.order.front()
+            && at <= horizon
+        {
+            self.order.pop_front();
+            self.answers.remove(&key);
+        }
+        if self.answers.capacity() > 4 * self.answers.len().max(1024) {
+            self.answers.shrink_to_fit();
+            self.order.shrink_to_fit();
+        }
     }
 }
 
@@ -423,7 +474,7 @@ struct SessionTask {
     /// (`participant_connected` / `participant_disconnected`).
     connections: HashMap<SeatId, usize>,
     /// Accepted commands by sender and key: the first answer, for repeats.
-    accepted: HashMap<(Actor, CommandId), CommandOutcome>,
+    accepted: Accepted,
     refused: HashMap<(Actor, CommandId), Rejection>,
     refused_order: VecDeque<(Actor, CommandId)>,
     retry_at: Option<Timestamp>,
@@ -494,6 +545,8 @@ impl SessionTask {
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
         // Any batch retries what a failed one left; a new failure sets it again.
         self.retry_at = None;
+        self.accepted.forget_before(self.clock.now());
+        let unknown = self.recall_retries(&batch).await;
         let mut work = Batch::default();
         let mut after_commit = Vec::new();
         for msg in batch {
@@ -501,8 +554,21 @@ impl SessionTask {
                 SessionMsg::Command {
                     actor,
                     id,
+                    retry: true,
+                    reply,
+                    ..
+                } if unknown.contains(&(actor, id)) => {
+                    let _ = reply.send(CommandOutcome::Rejected(Rejection::new(
+                        RejectCode::StorageUnavailable,
+                        "whether this was recorded before cannot be read now, so nothing was recorded; try again",
+                    )));
+                }
+                SessionMsg::Command {
+                    actor,
+                    id,
                     command,
                     reply,
+                    ..
                 } => self.decide_one(actor, id, command, reply, &mut work),
                 SessionMsg::Subscribe {
                     viewer,
@@ -575,7 +641,7 @@ impl SessionTask {
                 self.evaluate_all = false;
             }
         }
-        self.answer(work, fate);
+        self.answer(work, fate, now);
         for (viewer, outbox, snapshot, reply) in after_commit {
             let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
             let id = self.next_subscriber;
@@ -610,7 +676,7 @@ impl SessionTask {
     /// Answers a batch's commands once its fate is known. Refusals wait too:
     /// a refusal may rest on an earlier command of the same batch ("already
     /// recorded"), which only counts if it was saved.
-    fn answer(&mut self, work: Batch, fate: Fate) {
+    fn answer(&mut self, work: Batch, fate: Fate, now: Timestamp) {
         let unsaved = Rejection::new(
             RejectCode::StorageUnavailable,
             "the record could not be saved, so nothing was recorded; try again",
@@ -628,7 +694,6 @@ impl SessionTask {
                 Fate::AsTheLogSays => self
                     .accepted
                     .get(&p.key)
-                    .cloned()
                     .unwrap_or(CommandOutcome::Rejected(unsaved.clone())),
             };
             for (i, reply) in p.replies.into_iter().enumerate() {
@@ -638,8 +703,10 @@ impl SessionTask {
                     outcome.as_repeat()
                 });
             }
-            if committed {
-                self.accepted.insert(p.key, outcome);
+            if let CommandOutcome::Accepted { first, last, .. } = outcome
+                && committed
+            {
+                self.accepted.insert(p.key, first, last, now);
             }
         }
         for (key, rejection, reply) in work.refusals {
@@ -648,6 +715,55 @@ impl SessionTask {
                 let _ = reply.send(CommandOutcome::Rejected(rejection));
             } else {
                 let _ = reply.send(CommandOutcome::Rejected(unsaved.clone()));
+            }
+        }
+    }
+
+    /// Looks up in the log every retry this task no longer remembers (one
+    /// query for the batch), so that one accepted long ago is answered as a
+    /// repeat. Returns the retries the log could not be asked about: they are
+    /// refused, never recorded blind.
+    async fn recall_retries(&mut self, batch: &[SessionMsg]) -> Vec<(Actor, CommandId)> {
+        let mut asked: Vec<(Actor, CommandId)> = Vec::new();
+        for msg in batch {
+            if let SessionMsg::Command {
+                actor,
+                id,
+                retry: true,
+                ..
+            } = msg
+            {
+                let key = (*actor, *id);
+                if self.accepted.get(&key).is_none()
+                    && !self.refused.contains_key(&key)
+                    && !asked.contains(&key)
+                {
+                    asked.push(key);
+                }
+            }
+        }
+        if asked.is_empty() {
+            return asked;
+        }
+        let ids = asked.iter().map(|(_, id)| *id).collect();
+        match self.log.command_events(self.state.id, ids).await {
+            Ok(events) => {
+                let now = self.clock.now();
+                for key in asked {
+                    let mut mine = events
+                        .iter()
+                        .filter(|e| e.actor == key.0 && e.command == Some(key.1));
+                    if let Some(first) = mine.next() {
+                        let last = mine.next_back().unwrap_or(first);
+                        // Remembered afresh: a client retrying now may again.
+                        self.accepted.insert(key, first.seq, last.seq, now);
+                    }
+                }
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::warn!(session = %self.state.id, %error, "retries could not be checked against the log");
+                asked
             }
         }
     }
@@ -677,7 +793,7 @@ impl SessionTask {
                 }
                 self.committed = state.clone();
                 self.state = state;
-                self.accepted = keys.done();
+                self.accepted = keys.done(self.clock.now());
                 // Nobody was sent those events: every subscriber reconnects
                 // and resumes from what it has, so it replays them.
                 for sub in &self.subscribers {
@@ -825,5 +941,45 @@ fn deliver(
             false
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_answers_are_forgotten_after_the_window_and_memory_shrinks() {
+        let t0 = Timestamp(1_795_000_000_000);
+        let key = |n: u128| {
+            (
+                Actor::System,
+                CommandId::from_uuid(uuid::Uuid::from_u128(n)),
+            )
+        };
+        let mut accepted = Accepted::default();
+        for n in 0..10_000u128 {
+            let at = t0.plus_ms(i64::try_from(n).unwrap());
+            accepted.insert(key(n), Seq(1), Seq(1), at);
+        }
+        accepted.insert(key(1), Seq(9), Seq(9), t0.plus_ms(60_000));
+        assert_eq!(
+            accepted.get(&key(1)),
+            Some(CommandOutcome::Accepted {
+                first: Seq(1),
+                last: Seq(1),
+                repeated: false
+            }),
+            "the first answer stays the answer"
+        );
+        accepted.forget_before(t0.plus_ms(REMEMBER_ACCEPTED_MS + 4_999));
+        assert!(accepted.get(&key(4_999)).is_none());
+        assert!(accepted.get(&key(5_000)).is_some());
+        accepted.forget_before(t0.plus_ms(REMEMBER_ACCEPTED_MS + 20_000));
+        assert!(accepted.answers.is_empty() && accepted.order.is_empty());
+        assert!(
+            accepted.answers.capacity() < 4 * 1024,
+            "the table gives its memory back"
+        );
     }
 }

@@ -5,8 +5,8 @@
 
 use protocol::rest::{SessionSummary, StaffProfile};
 use protocol::{
-    ClinicId, ClinicPolicy, Event, EventBody, SeatId, Seq, SessionId, SessionPhase, StaffId,
-    StaffRole, Timestamp,
+    ClinicId, ClinicPolicy, CommandId, Event, EventBody, SeatId, Seq, SessionId, SessionPhase,
+    StaffId, StaffRole, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::any::Any;
@@ -65,6 +65,14 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Sessions not yet closed (rebuilt at start-up).
     fn open_sessions(&self) -> BoxFuture<'static, Result<Vec<SessionId>, StoreError>>;
+
+    /// The events the commands `commands` recorded in `session`, in order
+    /// (none for one never accepted). For retries the hub no longer remembers.
+    fn command_events(
+        &self,
+        session: SessionId,
+        commands: Vec<CommandId>,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
 }
 
 type WriteResult = Result<Box<dyn Any + Send>, StoreError>;
@@ -523,18 +531,30 @@ impl EventLog for SqliteStore {
                 params![session.to_string(), after.0 as i64, limit as i64],
                 |r| r.get::<_, String>(0),
             )?;
-            rows.map(|row| {
-                let text = row?;
-                // The position only: serde's message could quote stored text.
-                serde_json::from_str::<Event>(&text).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "an event of session {session} (line {} column {})",
-                        e.line(),
-                        e.column()
-                    ))
-                })
-            })
-            .collect()
+            rows.map(|row| decode_event(session, &row?)).collect()
+        });
+        Box::pin(fut)
+    }
+
+    fn command_events(
+        &self,
+        session: SessionId,
+        commands: Vec<CommandId>,
+    ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
+        // A scan of the session's rows: rare (only retries the hub no longer
+        // remembers), and an index on command ids would cost every append.
+        let fut = read_with(self.readers.clone(), self.path.clone(), move |c| {
+            let marks: Vec<String> = (0..commands.len()).map(|i| format!("?{}", i + 2)).collect();
+            let mut stmt = c.prepare(&format!(
+                "SELECT event FROM events WHERE session_id = ?1 AND command_id IN ({}) ORDER BY seq",
+                marks.join(", ")
+            ))?;
+            let values = std::iter::once(session.to_string())
+                .chain(commands.iter().map(ToString::to_string));
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                r.get::<_, String>(0)
+            })?;
+            rows.map(|row| decode_event(session, &row?)).collect()
         });
         Box::pin(fut)
     }
@@ -548,6 +568,17 @@ impl EventLog for SqliteStore {
             ids.map(|id| parse_id(&id?)).collect()
         }))
     }
+}
+
+fn decode_event(session: SessionId, text: &str) -> Result<Event, StoreError> {
+    // The position only: serde's message could quote stored text.
+    serde_json::from_str::<Event>(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "an event of session {session} (line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 async fn read_with<T: Send + 'static>(

@@ -13,7 +13,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use protocol::wire::close_code;
-use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
+use protocol::{
+    Actor, ClientMessage, Command, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage,
+    Viewer,
+};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -381,8 +384,11 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             }
                         },
                         Ok(ClientMessage::Command { id, command }) => {
-                            let handle = handle.clone();
-                            in_flight.push_back(async move { (id, handle.command(actor, id, command).await) });
+                            in_flight.push_back(ask(handle.clone(), actor, id, command, false));
+                            None
+                        }
+                        Ok(ClientMessage::Retry { id, command }) => {
+                            in_flight.push_back(ask(handle.clone(), actor, id, command, true));
                             None
                         }
                     }
@@ -614,4 +620,15 @@ impl TokenBucket {
             false
         }
     }
+}
+
+/// A command on its way to the session; answers go out in the order asked.
+async fn ask(
+    handle: SessionHandle,
+    actor: Actor,
+    id: CommandId,
+    command: Command,
+    retry: bool,
+) -> (CommandId, Result<CommandOutcome, HubError>) {
+    (id, handle.command(actor, id, command, retry).await)
 }

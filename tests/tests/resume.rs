@@ -448,3 +448,65 @@ async fn a_phone_closed_as_too_slow_is_recorded_as_disconnected() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
+    // The session remembers answers for ten minutes only (its memory stays
+    // bounded); a client that says it is retrying is answered from the log.
+    let clock = holdspace::clock::Clock::manual(protocol::Timestamp(1_795_000_000_000));
+    let server = TestServer::start_on(clock.clone(), |_| {}).await;
+    let group = server.group("late retry", 1).await;
+    let s = group.session;
+    let token = server.staff_token(FACILITATOR).await;
+    let mut fac = TestClient::connect(server.addr, &token, s, None).await;
+    let key = CommandId::from_uuid(uuid::Uuid::new_v4());
+    let message = Command::PostGroupMessage {
+        text: "tea is ready".into(),
+    };
+    let ServerMessage::Accepted {
+        first: a,
+        last: b,
+        repeated: false,
+        ..
+    } = fac.command_with_id(key, message.clone()).await
+    else {
+        panic!("the first send is recorded")
+    };
+
+    clock.advance(11 * 60 * 1000);
+    let _ = fac.drop_connection();
+    let mut fac = TestClient::connect(server.addr, &token, s, Some(b)).await;
+    let retry = fac.retry_with_id(key, message.clone()).await;
+    assert_eq!(
+        retry,
+        ServerMessage::Accepted {
+            id: key,
+            first: a,
+            last: b,
+            repeated: true
+        }
+    );
+    // A retry of something never recorded is simply recorded, once.
+    let fresh = CommandId::from_uuid(uuid::Uuid::new_v4());
+    let answer = fac.retry_with_id(fresh, message.clone()).await;
+    assert!(
+        matches!(
+            answer,
+            ServerMessage::Accepted {
+                repeated: false,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    let again = fac.retry_with_id(fresh, message).await;
+    assert!(
+        matches!(again, ServerMessage::Accepted { repeated: true, .. }),
+        "{again:?}"
+    );
+
+    let log = full_log(server.addr, &token, s).await;
+    assert_eq!(log.iter().filter(|e| e.command == Some(key)).count(), 1);
+    assert_eq!(log.iter().filter(|e| e.command == Some(fresh)).count(), 1);
+    server.stop().await;
+}

@@ -332,6 +332,15 @@ impl TestClient {
         self.answer(id).await
     }
 
+    /// Sends command `id` again as a retry and waits for its answer.
+    pub async fn retry_with_id(&mut self, id: CommandId, command: Command) -> ServerMessage {
+        self.live
+            .send(&ClientMessage::Retry { id, command })
+            .await
+            .expect("send");
+        self.answer(id).await
+    }
+
     /// Waits for the answer to command `id`; `None` if the connection ends first.
     pub async fn try_answer(&mut self, id: CommandId) -> Option<ServerMessage> {
         loop {

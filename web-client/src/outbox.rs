@@ -13,6 +13,10 @@ pub struct Queued {
     pub id: CommandId,
     /// The command.
     pub command: Command,
+    /// It has gone out at least once, so the server may have recorded it:
+    /// send it again as a `retry` (checked against the log however old).
+    #[serde(default)]
+    pub sent: bool,
 }
 
 /// Commands not yet answered, oldest first.
@@ -25,7 +29,25 @@ impl Outbox {
     /// Adds a command under its key.
     pub fn push(&mut self, id: CommandId, command: Command) {
         if !self.pending.iter().any(|q| q.id == id) {
-            self.pending.push(Queued { id, command });
+            self.pending.push(Queued {
+                id,
+                command,
+                sent: false,
+            });
+        }
+    }
+
+    /// Command `id` has gone out.
+    pub fn sent(&mut self, id: CommandId) {
+        for q in self.pending.iter_mut().filter(|q| q.id == id) {
+            q.sent = true;
+        }
+    }
+
+    /// Every waiting command has now gone out at least once.
+    pub fn all_sent(&mut self) {
+        for q in &mut self.pending {
+            q.sent = true;
         }
     }
 
@@ -89,5 +111,15 @@ mod tests {
             [b]
         );
         assert!(Outbox::from_json("not json").is_empty());
+
+        // What went out once goes again as a retry, also after a reload; an
+        // outbox stored before `sent` existed reads as never sent.
+        assert!(!reloaded.pending()[0].sent);
+        reloaded.all_sent();
+        let again = Outbox::from_json(&reloaded.to_json());
+        assert!(again.pending()[0].sent);
+        let old = r#"{"pending":[{"id":"00000000-0000-0000-0000-000000000002","command":{"type":"self_report","seat":"00000000-0000-0000-0000-000000000007","report":{"status":"ok"}}}]}"#;
+        assert!(!Outbox::from_json(old).pending()[0].sent);
+        assert_eq!(Outbox::from_json(old).pending().len(), 1);
     }
 }

@@ -178,15 +178,29 @@ impl LiveSession {
 
     fn resend_pending(&self) {
         let pending: Vec<_> = self.outbox.with_untracked(|o| o.pending().to_vec());
+        if pending.is_empty() {
+            return;
+        }
+        let mut gone = false;
         for q in pending {
             self.link.with_value(|l| {
                 if let Some(l) = l {
-                    l.send(&ClientMessage::Command {
-                        id: q.id,
-                        command: q.command,
+                    // One that went out before may have been recorded, its
+                    // answer lost with the connection: a retry is checked
+                    // against the log and never recorded twice.
+                    let (id, command) = (q.id, q.command);
+                    l.send(&if q.sent {
+                        ClientMessage::Retry { id, command }
+                    } else {
+                        ClientMessage::Command { id, command }
                     });
+                    gone = true;
                 }
             });
+        }
+        if gone {
+            self.outbox.update(Outbox::all_sent);
+            self.persist();
         }
     }
 
@@ -250,11 +264,15 @@ impl LiveSession {
         self.outbox.update(|o| o.push(id, command.clone()));
         self.persist();
         self.notice.set(None);
-        self.link.with_value(|l| {
-            if let Some(l) = l {
-                l.send(&ClientMessage::Command { id, command });
-            }
+        let gone = self.link.with_value(|l| {
+            l.as_ref()
+                .map(|l| l.send(&ClientMessage::Command { id, command }))
+                .is_some()
         });
+        if gone {
+            self.outbox.update(|o| o.sent(id));
+            self.persist();
+        }
         Ok(id)
     }
 
