@@ -15,7 +15,8 @@ use protocol::{
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -64,9 +65,117 @@ impl Outbound {
 pub struct Outbox {
     /// The connection's bounded queue.
     pub tx: mpsc::Sender<Outbound>,
-    /// Cancelled by the session when the queue is full: the connection closes
-    /// with "too slow" and the client resumes from its last seq.
-    pub fell_behind: CancellationToken,
+    /// Stops the connection at once: a child of the server's shutdown token,
+    /// cancelled too when the connection falls behind or its writer ends. One
+    /// token, so a connection's tasks check one lock per wake-up, not three.
+    pub halt: CancellationToken,
+    fell_behind: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// An outbox for `tx`, halted by `halt` (a child of the server's token).
+    pub fn new(tx: mpsc::Sender<Outbound>, halt: CancellationToken) -> Outbox {
+        Outbox {
+            tx,
+            halt,
+            fell_behind: Arc::default(),
+        }
+    }
+
+    /// The queue is full (or the session must be replayed): the connection
+    /// closes with "too slow" and the client resumes from its last seq.
+    pub fn fall_behind(&self) {
+        self.fell_behind.store(true, Ordering::Release);
+        self.halt.cancel();
+    }
+
+    /// Whether [`Outbox::fall_behind`] was called.
+    pub fn has_fallen_behind(&self) -> bool {
+        self.fell_behind.load(Ordering::Acquire)
+    }
+}
+
+/// Where the answer to a command goes.
+pub enum Reply {
+    /// A caller waiting for it (REST).
+    Caller(oneshot::Sender<CommandOutcome>),
+    /// The sending connection's queue, behind the batch's events: the answer
+    /// leaves in the same write as the events, with no task in between.
+    Connection(ConnectionReply),
+}
+
+impl Reply {
+    fn send(self, outcome: CommandOutcome) {
+        match self {
+            Reply::Caller(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Reply::Connection(mut to) => to.deliver(Ok(outcome)),
+        }
+    }
+}
+
+/// An answer owed to a connection. Dropped unanswered (the session stopped
+/// before deciding), it answers "busy": the client never waits for nothing.
+pub struct ConnectionReply {
+    id: CommandId,
+    outbox: Outbox,
+    answered: bool,
+    /// The connection's in-flight slot, freed with the answer.
+    _slot: OwnedSemaphorePermit,
+}
+
+impl ConnectionReply {
+    /// The answer to command `id` goes to `outbox`; `slot` is held until then.
+    pub fn new(id: CommandId, outbox: Outbox, slot: OwnedSemaphorePermit) -> ConnectionReply {
+        ConnectionReply {
+            id,
+            outbox,
+            answered: false,
+            _slot: slot,
+        }
+    }
+
+    fn deliver(&mut self, outcome: Result<CommandOutcome, HubError>) {
+        self.answered = true;
+        let msg = Outbound::message(&answer_message(self.id, outcome));
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.tx.try_send(msg) {
+            // Like an event that does not fit: the client resumes and resends.
+            self.outbox.fall_behind();
+        }
+    }
+}
+
+impl Drop for ConnectionReply {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.deliver(Err(HubError::Stopped));
+        }
+    }
+}
+
+/// The wire message answering command `id`.
+pub fn answer_message(id: CommandId, outcome: Result<CommandOutcome, HubError>) -> ServerMessage {
+    match outcome {
+        Ok(CommandOutcome::Accepted {
+            first,
+            last,
+            repeated,
+        }) => ServerMessage::Accepted {
+            id,
+            first,
+            last,
+            repeated,
+        },
+        Ok(CommandOutcome::Rejected(rejection)) => ServerMessage::Rejected { id, rejection },
+        Err(_) => ServerMessage::Rejected {
+            id,
+            rejection: Rejection::new(
+                RejectCode::Busy,
+                "the session is restarting; nothing was recorded, send it again",
+            ),
+        },
+    }
 }
 
 /// The session's answer to a command.
@@ -127,7 +236,7 @@ enum SessionMsg {
         command: Command,
         /// The client says it sent this before (`ClientMessage::Retry`).
         retry: bool,
-        reply: oneshot::Sender<CommandOutcome>,
+        reply: Reply,
     },
     Subscribe {
         viewer: Viewer,
@@ -165,7 +274,24 @@ impl SessionHandle {
         retry: bool,
     ) -> Result<CommandOutcome, HubError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
+        self.send_command(actor, id, command, retry, Reply::Caller(reply))
+            .await;
+        rx.await.map_err(|_| HubError::Stopped)
+    }
+
+    /// Queues a command whose answer goes to `reply`; returns once the
+    /// session has it in its queue (a stopped session's reply is dropped,
+    /// which answers it as "busy").
+    pub async fn send_command(
+        &self,
+        actor: Actor,
+        id: CommandId,
+        command: Command,
+        retry: bool,
+        reply: Reply,
+    ) {
+        let _ = self
+            .tx
             .send(SessionMsg::Command {
                 actor,
                 id,
@@ -173,9 +299,7 @@ impl SessionHandle {
                 retry,
                 reply,
             })
-            .await
-            .map_err(|_| HubError::Stopped)?;
-        rx.await.map_err(|_| HubError::Stopped)
+            .await;
     }
 
     /// Registers a subscriber; events after [`Subscribed::upto`] go to `outbox`.
@@ -441,18 +565,14 @@ enum Fate {
 struct Batch {
     events: Vec<Event>,
     pending: Vec<Pending>,
-    refusals: Vec<(
-        (Actor, CommandId),
-        Rejection,
-        oneshot::Sender<CommandOutcome>,
-    )>,
+    refusals: Vec<((Actor, CommandId), Rejection, Reply)>,
 }
 
 struct Pending {
     key: (Actor, CommandId),
     first: Seq,
     last: Seq,
-    replies: Vec<oneshot::Sender<CommandOutcome>>,
+    replies: Vec<Reply>,
 }
 
 /// After a failed append, how soon the task tries again to record what time
@@ -493,6 +613,10 @@ impl SessionTask {
         // phones recorded as connected that are not).
         self.handle_batch(Vec::new()).await;
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Made once: a fresh `cancelled()` each turn registers and
+        // unregisters a waiter on every batch.
+        let stopping = self.shutdown.clone().cancelled_owned();
+        tokio::pin!(stopping);
         loop {
             let wake = self.due().into_iter().chain(self.retry_at).min();
             let clock = self.clock.clone();
@@ -504,7 +628,7 @@ impl SessionTask {
             };
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => break,
+                () = &mut stopping => break,
                 n = rx.recv_many(&mut batch, MAX_BATCH) => {
                     if n == 0 { break; }
                     self.handle_batch(std::mem::take(&mut batch)).await;
@@ -558,7 +682,7 @@ impl SessionTask {
                     reply,
                     ..
                 } if unknown.contains(&(actor, id)) => {
-                    let _ = reply.send(CommandOutcome::Rejected(Rejection::new(
+                    reply.send(CommandOutcome::Rejected(Rejection::new(
                         RejectCode::StorageUnavailable,
                         "whether this was recorded before cannot be read now, so nothing was recorded; try again",
                     )));
@@ -697,7 +821,7 @@ impl SessionTask {
                     .unwrap_or(CommandOutcome::Rejected(unsaved.clone())),
             };
             for (i, reply) in p.replies.into_iter().enumerate() {
-                let _ = reply.send(if i == 0 {
+                reply.send(if i == 0 {
                     outcome.clone()
                 } else {
                     outcome.as_repeat()
@@ -712,9 +836,9 @@ impl SessionTask {
         for (key, rejection, reply) in work.refusals {
             if committed {
                 self.remember_refusal(key, rejection.clone());
-                let _ = reply.send(CommandOutcome::Rejected(rejection));
+                reply.send(CommandOutcome::Rejected(rejection));
             } else {
-                let _ = reply.send(CommandOutcome::Rejected(unsaved.clone()));
+                reply.send(CommandOutcome::Rejected(unsaved.clone()));
             }
         }
     }
@@ -796,8 +920,9 @@ impl SessionTask {
                 self.accepted = keys.done(self.clock.now());
                 // Nobody was sent those events: every subscriber reconnects
                 // and resumes from what it has, so it replays them.
-                for sub in &self.subscribers {
-                    sub.outbox.fell_behind.cancel();
+                for sub in self.subscribers.drain(..) {
+                    sub.outbox.fall_behind();
+                    disconnected(&mut self.connections, &sub);
                 }
                 true
             }
@@ -811,16 +936,16 @@ impl SessionTask {
         actor: Actor,
         id: CommandId,
         command: Command,
-        reply: oneshot::Sender<CommandOutcome>,
+        reply: Reply,
         work: &mut Batch,
     ) {
         let key = (actor, id);
         if let Some(first) = self.accepted.get(&key) {
-            let _ = reply.send(first.as_repeat());
+            reply.send(first.as_repeat());
             return;
         }
         if let Some(rejection) = self.refused.get(&key) {
-            let _ = reply.send(CommandOutcome::Rejected(rejection.clone()));
+            reply.send(CommandOutcome::Rejected(rejection.clone()));
             return;
         }
         if let Some(p) = work.pending.iter_mut().find(|p| p.key == key) {
@@ -918,9 +1043,7 @@ fn deliver(
     text: &mut Option<Utf8Bytes>,
     session: SessionId,
 ) -> bool {
-    if sub.outbox.fell_behind.is_cancelled() {
-        return false;
-    }
+    // (A subscriber told it fell behind is removed at once, so none is here.)
     if !event.visible_to(sub.viewer) {
         return !sub.outbox.tx.is_closed();
     }
@@ -937,7 +1060,7 @@ fn deliver(
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!(session = %session, seq = event.seq.0, "subscriber fell behind; closing it so it resumes");
-            sub.outbox.fell_behind.cancel();
+            sub.outbox.fall_behind();
             false
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -947,6 +1070,58 @@ fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::Semaphore;
+
+    fn answers(rx: &mut mpsc::Receiver<Outbound>) -> Vec<ServerMessage> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|o| match o {
+                Outbound::Text(t) => serde_json::from_str(t.as_str()).unwrap(),
+                Outbound::Close(..) => panic!("an answer, not a close"),
+            })
+            .collect()
+    }
+
+    /// An answer goes to the connection's queue and frees its slot; one the
+    /// session never gave (it stopped) still arrives, as "busy"; one that
+    /// does not fit marks the connection as fallen behind.
+    #[test]
+    fn a_connection_always_hears_an_answer_and_gets_its_slot_back() {
+        let slots = Arc::new(Semaphore::new(2));
+        let (tx, mut rx) = mpsc::channel(1);
+        let outbox = Outbox::new(tx, CancellationToken::new());
+        let id = |n| CommandId::from_uuid(uuid::Uuid::from_u128(n));
+        let reply = |n| {
+            let slot = slots.clone().try_acquire_owned().unwrap();
+            Reply::Connection(ConnectionReply::new(id(n), outbox.clone(), slot))
+        };
+        let accepted = CommandOutcome::Accepted {
+            first: Seq(3),
+            last: Seq(4),
+            repeated: false,
+        };
+        reply(1).send(accepted);
+        assert_eq!(slots.available_permits(), 2);
+        assert_eq!(
+            answers(&mut rx),
+            vec![ServerMessage::Accepted {
+                id: id(1),
+                first: Seq(3),
+                last: Seq(4),
+                repeated: false
+            }]
+        );
+        drop(reply(2));
+        let busy = answers(&mut rx);
+        assert!(
+            matches!(&busy[..], [ServerMessage::Rejected { id: i, rejection }] if *i == id(2) && rejection.code == RejectCode::Busy),
+            "{busy:?}"
+        );
+        assert!(!outbox.has_fallen_behind());
+        drop(reply(3));
+        drop(reply(4));
+        assert!(outbox.has_fallen_behind() && outbox.halt.is_cancelled());
+        assert_eq!(slots.available_permits(), 2);
+    }
 
     #[test]
     fn accepted_answers_are_forgotten_after_the_window_and_memory_shrinks() {

@@ -5,20 +5,17 @@
 
 use crate::app::App;
 use crate::auth::{Principal, TokenError};
-use crate::hub::{CommandOutcome, HubError, Outbound, Outbox, READ_CHUNK, SessionHandle};
+use crate::hub::{ConnectionReply, HubError, Outbound, Outbox, READ_CHUNK, Reply, SessionHandle};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use protocol::wire::close_code;
-use protocol::{
-    Actor, ClientMessage, Command, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage,
-    Viewer,
-};
+use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -266,10 +263,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         return;
     }
     let (tx, rx) = mpsc::channel(app.config.outbound_queue);
-    let outbox = Outbox {
-        tx: tx.clone(),
-        fell_behind: CancellationToken::new(),
-    };
+    let outbox = Outbox::new(tx.clone(), app.shutdown.child_token());
     let subscribed = match handle
         .subscribe(viewer, outbox.clone(), after.is_none())
         .await
@@ -308,7 +302,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         app: app.clone(),
         sink,
         rx,
-        fell_behind: outbox.fell_behind.clone(),
+        outbox: outbox.clone(),
         done: done.clone(),
         viewer,
         session: handle.id,
@@ -317,7 +311,8 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         upto: subscribed.upto,
     }));
 
-    let mut in_flight = FuturesOrdered::new();
+    // Commands sent and not yet answered; the session frees a slot with each answer.
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut bucket = TokenBucket::new(app.config.rate_per_second, app.config.rate_burst);
     let mut strikes = 0u32;
     let expire_at = |at| {
@@ -326,18 +321,20 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     };
     let mut expiry = expire_at(expires_at);
     let actor = principal.actor();
+    // The writer ended, the connection fell behind, or the server is stopping.
+    let halted = outbox.halt.cancelled();
+    tokio::pin!(halted);
 
     loop {
         let reply: Option<ServerMessage> = tokio::select! {
-            () = done.cancelled() => break,
+            () = &mut halted => break,
             () = &mut expiry => {
                 let message = TokenError::Expired.to_string();
                 let _ = tx.send(Outbound::message(&error_msg(ErrorCode::TokenExpired, message.clone()))).await;
                 let _ = tx.send(Outbound::Close(close_code::UNAUTHORIZED, message)).await;
                 break;
             }
-            Some((id, outcome)) = in_flight.next(), if !in_flight.is_empty() => Some(answer(id, outcome)),
-            frame = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+            frame = stream.next(), if slots.available_permits() > 0 => {
                 let text = match frame {
                     None | Some(Ok(Message::Close(_))) => break,
                     Some(Err(e)) => {
@@ -384,12 +381,19 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             }
                         },
                         Ok(ClientMessage::Command { id, command }) => {
-                            in_flight.push_back(ask(handle.clone(), actor, id, command, false));
-                            None
+                            let reply = reply_to(&outbox, id, &slots);
+                            // A full session queue holds this reader back, never past a halt.
+                            tokio::select! {
+                                () = handle.send_command(actor, id, command, false, reply) => None,
+                                () = &mut halted => break,
+                            }
                         }
                         Ok(ClientMessage::Retry { id, command }) => {
-                            in_flight.push_back(ask(handle.clone(), actor, id, command, true));
-                            None
+                            let reply = reply_to(&outbox, id, &slots);
+                            tokio::select! {
+                                () = handle.send_command(actor, id, command, true, reply) => None,
+                                () = &mut halted => break,
+                            }
                         }
                     }
                 }
@@ -427,34 +431,13 @@ async fn still_entitled(principal: &Principal, handle: &SessionHandle) -> Result
     }
 }
 
-fn answer(id: CommandId, outcome: Result<CommandOutcome, HubError>) -> ServerMessage {
-    match outcome {
-        Ok(CommandOutcome::Accepted {
-            first,
-            last,
-            repeated,
-        }) => ServerMessage::Accepted {
-            id,
-            first,
-            last,
-            repeated,
-        },
-        Ok(CommandOutcome::Rejected(rejection)) => ServerMessage::Rejected { id, rejection },
-        Err(_) => ServerMessage::Rejected {
-            id,
-            rejection: protocol::Rejection::new(
-                protocol::RejectCode::Busy,
-                "the session is restarting; nothing was recorded, send it again",
-            ),
-        },
-    }
-}
-
 struct WriterStart {
     app: Arc<App>,
     sink: Sink,
     rx: mpsc::Receiver<Outbound>,
-    fell_behind: CancellationToken,
+    /// Its `halt` stops the writer at once; the writer cancels it when it ends.
+    outbox: Outbox,
+    /// The reader has ended: send what is queued, then stop.
     done: CancellationToken,
     viewer: Viewer,
     session: protocol::SessionId,
@@ -475,7 +458,7 @@ async fn write_loop(w: WriterStart) {
         app,
         mut sink,
         mut rx,
-        fell_behind,
+        outbox,
         done,
         viewer,
         session,
@@ -526,15 +509,14 @@ async fn write_loop(w: WriterStart) {
         send(&mut sink, text(&ServerMessage::CaughtUp { seq: upto })).await?;
         let mut ping = tokio::time::interval(app.config.ping_interval);
         ping.reset();
+        // Made once, not once per turn (each is a waiter registered and dropped).
+        let finished = done.cancelled();
+        tokio::pin!(finished);
         loop {
             tokio::select! {
+                // Queued messages first: the reader queues a closing message
+                // and then says it is done.
                 biased;
-                () = app.shutdown.cancelled() => {
-                    return Err(WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into()));
-                }
-                () = fell_behind.cancelled() => {
-                    return Err(WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into()));
-                }
                 msg = rx.recv() => match msg {
                     Some(Outbound::Text(t)) => {
                         // Whatever else is already queued (a batch's events,
@@ -560,17 +542,23 @@ async fn write_loop(w: WriterStart) {
                     Some(Outbound::Close(code, reason)) => return Err(WriteEnd::Close(code, reason)),
                     None => return Ok::<(), WriteEnd>(()),
                 },
-                () = done.cancelled() => return Ok(()),
+                () = &mut finished => return Ok(()),
                 _ = ping.tick() => send(&mut sink, Message::Ping(Default::default())).await?,
             }
         }
     };
-    // A send blocked on a client that does not read must not outlive a shutdown
-    // or a fall-behind: race it against both.
+    // A halt wins over whatever is queued, and a send blocked on a client
+    // that does not read must not outlive a shutdown or a fall-behind.
     let result = tokio::select! {
+        biased;
+        () = outbox.halt.cancelled() => Err(if app.shutdown.is_cancelled() {
+            WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into())
+        } else if outbox.has_fallen_behind() {
+            WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into())
+        } else {
+            WriteEnd::Finished
+        }),
         r = end => r,
-        () = app.shutdown.cancelled() => Err(WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into())),
-        () = fell_behind.cancelled() => Err(WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into())),
     };
     if let Err(WriteEnd::Close(code, reason)) = result {
         let _ = timeout(
@@ -579,7 +567,7 @@ async fn write_loop(w: WriterStart) {
         )
         .await;
     }
-    done.cancel();
+    outbox.halt.cancel();
 }
 
 async fn send(sink: &mut Sink, msg: Message) -> Result<(), WriteEnd> {
@@ -622,13 +610,13 @@ impl TokenBucket {
     }
 }
 
-/// A command on its way to the session; answers go out in the order asked.
-async fn ask(
-    handle: SessionHandle,
-    actor: Actor,
-    id: CommandId,
-    command: Command,
-    retry: bool,
-) -> (CommandId, Result<CommandOutcome, HubError>) {
-    (id, handle.command(actor, id, command, retry).await)
+/// Where the session answers a command from this connection: its queue,
+/// holding one of its in-flight slots until then. The reader reads a frame
+/// only while a slot is free, so this never waits.
+fn reply_to(outbox: &Outbox, id: CommandId, slots: &Arc<Semaphore>) -> Reply {
+    let slot = slots
+        .clone()
+        .try_acquire_owned()
+        .expect("a frame is read only while a slot is free");
+    Reply::Connection(ConnectionReply::new(id, outbox.clone(), slot))
 }
