@@ -252,6 +252,17 @@ pub enum Audience {
     StaffOnly,
 }
 
+impl Audience {
+    /// Whether `viewer` is in this audience.
+    pub fn includes(self, viewer: Viewer) -> bool {
+        match (viewer, self) {
+            (Viewer::Staff, _) | (_, Audience::Everyone) => true,
+            (Viewer::Participant(own), Audience::SeatAndStaff(seat)) => own == seat,
+            (Viewer::Participant(_), Audience::StaffOnly) => false,
+        }
+    }
+}
+
 impl EventBody {
     /// The seat this event is about, if any.
     pub fn seat(&self) -> Option<SeatId> {
@@ -364,10 +375,6 @@ impl EventBody {
 impl Event {
     /// Whether `viewer` may see this event.
     pub fn visible_to(&self, viewer: Viewer) -> bool {
-        match (viewer, self.body.audience()) {
-            (Viewer::Staff, _) | (_, Audience::Everyone) => true,
-            (Viewer::Participant(own), Audience::SeatAndStaff(seat)) => own == seat,
-            (Viewer::Participant(_), Audience::StaffOnly) => false,
-        }
+        self.body.audience().includes(viewer)
     }
 }

@@ -192,26 +192,28 @@ pub(crate) fn update_onsets(
     seat: &mut Seat,
     at: Timestamp,
 ) {
-    let updates: Vec<(String, bool)> = layered(policy_rules, session_rules, &seat.rule_overrides)
-        .into_iter()
-        .filter(|r| r.trigger.is_reading_driven())
-        .map(|r| {
-            (
-                r.id.clone(),
-                reading_status(r, seat).is_some_and(|s| s.holds),
-            )
-        })
-        .collect();
-    for (rule, holds) in updates {
-        let existing = seat.onsets.iter().position(|o| o.rule == rule);
-        match (holds, existing) {
-            (true, None) => seat.onsets.push(Onset { rule, since: at }),
-            (false, Some(i)) => {
-                seat.onsets.remove(i);
-            }
+    // Decided first, applied after, so that only a run just starting copies
+    // its rule's id: the reducer runs this for every reading, twice on the
+    // server (the working state and the committed one).
+    let mut started: Vec<String> = Vec::new();
+    let mut ended: Vec<usize> = Vec::new();
+    for rule in layered(policy_rules, session_rules, &seat.rule_overrides) {
+        if !rule.trigger.is_reading_driven() {
+            continue;
+        }
+        let holds = reading_status(rule, seat).is_some_and(|s| s.holds);
+        match (holds, seat.onsets.iter().position(|o| o.rule == rule.id)) {
+            (true, None) => started.push(rule.id.clone()),
+            (false, Some(i)) => ended.push(i),
             _ => {}
         }
     }
+    ended.sort_unstable();
+    for i in ended.into_iter().rev() {
+        seat.onsets.remove(i);
+    }
+    seat.onsets
+        .extend(started.into_iter().map(|rule| Onset { rule, since: at }));
 }
 
 /// A rule's condition for one seat at one moment.

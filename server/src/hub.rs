@@ -154,6 +154,17 @@ impl Drop for ConnectionReply {
     }
 }
 
+/// The `event` message for `event`: the same text as serializing
+/// [`ServerMessage::Event`], without copying the event into one first.
+fn event_message_json(event: &Event) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(tag = "type", rename = "event")]
+    struct EventMessage<'a> {
+        event: &'a Event,
+    }
+    serde_json::to_string(&EventMessage { event }).expect("events serialize")
+}
+
 /// The wire message answering command `id`.
 pub fn answer_message(id: CommandId, outcome: Result<CommandOutcome, HubError>) -> ServerMessage {
     match outcome {
@@ -1003,8 +1014,14 @@ impl SessionTask {
     fn fan_out(&mut self, event: &Event) {
         let mut text: Option<Utf8Bytes> = None;
         let session = self.state.id;
+        let audience = event.body.audience();
         let connections = &mut self.connections;
         self.subscribers.retain(|sub| {
+            // Decided here, from the subscriber list alone: most phones are
+            // not in an event's audience, and their queues are not touched.
+            if !audience.includes(sub.viewer) {
+                return true;
+            }
             let keep = deliver(sub, event, &mut text, session);
             if !keep {
                 disconnected(connections, sub);
@@ -1035,8 +1052,8 @@ fn disconnected(connections: &mut HashMap<SeatId, usize>, sub: &Subscriber) {
     }
 }
 
-/// Offers one event to one subscriber; false when the subscriber is gone or
-/// has fallen behind (and must be removed).
+/// Offers one event to one subscriber in its audience; false when the
+/// subscriber is gone or has fallen behind (and must be removed).
 fn deliver(
     sub: &Subscriber,
     event: &Event,
@@ -1044,17 +1061,8 @@ fn deliver(
     session: SessionId,
 ) -> bool {
     // (A subscriber told it fell behind is removed at once, so none is here.)
-    if !event.visible_to(sub.viewer) {
-        return !sub.outbox.tx.is_closed();
-    }
     let text = text
-        .get_or_insert_with(|| {
-            serde_json::to_string(&ServerMessage::Event {
-                event: Box::new(event.clone()),
-            })
-            .expect("events serialize")
-            .into()
-        })
+        .get_or_insert_with(|| event_message_json(event).into())
         .clone();
     match sub.outbox.tx.try_send(Outbound::Text(text)) {
         Ok(()) => true,
@@ -1079,6 +1087,34 @@ mod tests {
                 Outbound::Close(..) => panic!("an answer, not a close"),
             })
             .collect()
+    }
+
+    #[test]
+    fn an_event_message_reads_as_the_protocol_says() {
+        let event = Event {
+            session: SessionId::from_uuid(uuid::Uuid::from_u128(7)),
+            seq: Seq(12),
+            at: Timestamp(1_795_000_000_000),
+            actor: Actor::System,
+            command: Some(CommandId::from_uuid(uuid::Uuid::from_u128(9))),
+            body: EventBody::GroupMessagePosted {
+                text: "Water is on the side table \"here\"".into(),
+            },
+        };
+        let text = event_message_json(&event);
+        assert_eq!(
+            text,
+            serde_json::to_string(&ServerMessage::Event {
+                event: Box::new(event.clone())
+            })
+            .unwrap()
+        );
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(&text).unwrap(),
+            ServerMessage::Event {
+                event: Box::new(event)
+            }
+        );
     }
 
     /// An answer goes to the connection's queue and frees its slot; one the

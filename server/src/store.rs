@@ -90,8 +90,6 @@ const WRITE_QUEUE: usize = 4096;
 const MAX_BATCH: usize = 512;
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
-/// WAL pages before the writer copies them back into the database file.
-const CHECKPOINT_PAGES: u32 = 1000;
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -244,9 +242,7 @@ impl SqliteStore {
         // Every live session appends to its own leaf of the log's B-tree; a
         // cache that holds them all spares the writer re-reading them from
         // the file (the default 2 MiB is ~500 pages: a few hundred sessions).
-        writer_conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"
-        ))?;
+        writer_conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
         migrate(&writer_conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
