@@ -59,7 +59,7 @@ struct ServeArgs {
     #[arg(long, env = "HOLDSPACE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// Messages queued per connection before it is closed as too slow
-    /// (more than 256: one batch of events must always fit).
+    /// (more than 288: one batch's events and answers must always fit).
     #[arg(long, env = "HOLDSPACE_OUTBOUND_QUEUE", default_value_t = 1024)]
     outbound_queue: usize,
     /// Sustained messages per second allowed per connection.
@@ -131,10 +131,10 @@ impl ServeArgs {
                 Some(PathBuf::from("web-client/dist")).filter(|d| d.join("index.html").exists())
             }
         };
-        if self.outbound_queue <= crate::hub::MAX_BATCH_EVENTS {
+        if self.outbound_queue <= crate::hub::MAX_BATCH_BURST {
             bail!(
                 "--outbound-queue must be more than {}",
-                crate::hub::MAX_BATCH_EVENTS
+                crate::hub::MAX_BATCH_BURST
             );
         }
         config.outbound_queue = self.outbound_queue;

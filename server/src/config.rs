@@ -22,7 +22,7 @@ pub struct Config {
     pub join_code_ttl: Duration,
     /// Messages queued for one connection before it counts as fallen behind and
     /// is closed (it then resumes from its last seq). Must exceed what one
-    /// session batch can fan out at once (`hub::MAX_BATCH_EVENTS`), or a healthy
+    /// session batch can queue at once (`hub::MAX_BATCH_BURST`), or a healthy
     /// client would be closed by a single burst; 1024 is also about a minute
     /// of a 12-participant session at 1 Hz for a staff board.
     pub outbound_queue: usize,

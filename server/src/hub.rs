@@ -27,9 +27,16 @@ const SESSION_QUEUE: usize = 1024;
 const MAX_BATCH: usize = 64;
 /// Most events one batch usually fans out to a subscriber at once: a command
 /// records at most three events, and a batch adds a few alarm and connection
-/// events. Outbound queues must be larger than this, or a single burst could
-/// close a healthy client (which would then resume, losing nothing).
+/// events.
 pub const MAX_BATCH_EVENTS: usize = 3 * MAX_BATCH + 64;
+/// Commands one connection may have in flight before it stops reading more:
+/// bounds the work a single client can queue.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// The most one batch can put in one connection's queue at once: its events
+/// and the answers to that connection's commands in flight. Outbound queues
+/// must be larger, or a single burst could close a healthy client (which
+/// would then resume, losing nothing).
+pub const MAX_BATCH_BURST: usize = MAX_BATCH_EVENTS + MAX_IN_FLIGHT;
 /// How long a session remembers the answer to an accepted command in memory.
 /// A plain resend within it is answered from memory; a `retry` after it is
 /// answered from the log. Bounds the memory a long session spends on keys.
@@ -105,10 +112,14 @@ pub enum Reply {
 }
 
 impl Reply {
-    fn send(self, outcome: CommandOutcome) {
+    /// Answers; true if the answer did not fit in the connection's queue (the
+    /// connection then counts as fallen behind and must be dropped).
+    #[must_use]
+    fn send(self, outcome: CommandOutcome) -> bool {
         match self {
             Reply::Caller(tx) => {
                 let _ = tx.send(outcome);
+                false
             }
             Reply::Connection(mut to) => to.deliver(Ok(outcome)),
         }
@@ -136,20 +147,24 @@ impl ConnectionReply {
         }
     }
 
-    fn deliver(&mut self, outcome: Result<CommandOutcome, HubError>) {
+    /// True if the answer did not fit (see [`Reply::send`]).
+    fn deliver(&mut self, outcome: Result<CommandOutcome, HubError>) -> bool {
         self.answered = true;
         let msg = Outbound::message(&answer_message(self.id, outcome));
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.tx.try_send(msg) {
             // Like an event that does not fit: the client resumes and resends.
             self.outbox.fall_behind();
+            return true;
         }
+        false
     }
 }
 
 impl Drop for ConnectionReply {
     fn drop(&mut self) {
         if !self.answered {
-            self.deliver(Err(HubError::Stopped));
+            // The session is gone or going: nobody is left to drop the subscriber.
+            let _ = self.deliver(Err(HubError::Stopped));
         }
     }
 }
@@ -464,6 +479,7 @@ impl Hub {
             retry_at: None,
             deadlines: HashMap::new(),
             evaluate_all: true,
+            overflowed: false,
             shutdown: self.shutdown.clone(),
         };
         self.sessions.insert(handle.id, handle.clone());
@@ -615,6 +631,8 @@ struct SessionTask {
     deadlines: HashMap<SeatId, Timestamp>,
     /// The next batch evaluates every seat (at start, after a failed batch).
     evaluate_all: bool,
+    /// An answer of this batch did not fit in its connection's queue.
+    overflowed: bool,
     shutdown: CancellationToken,
 }
 
@@ -693,7 +711,7 @@ impl SessionTask {
                     reply,
                     ..
                 } if unknown.contains(&(actor, id)) => {
-                    reply.send(CommandOutcome::Rejected(Rejection::new(
+                    self.overflowed |= reply.send(CommandOutcome::Rejected(Rejection::new(
                         RejectCode::StorageUnavailable,
                         "whether this was recorded before cannot be read now, so nothing was recorded; try again",
                     )));
@@ -777,6 +795,18 @@ impl SessionTask {
             }
         }
         self.answer(work, fate, now);
+        if std::mem::take(&mut self.overflowed) {
+            // Dropped now, like one whose events did not fit: not kept as
+            // connected while its socket is being closed.
+            let connections = &mut self.connections;
+            self.subscribers.retain(|sub| {
+                let keep = !sub.outbox.has_fallen_behind();
+                if !keep {
+                    disconnected(connections, sub);
+                }
+                keep
+            });
+        }
         for (viewer, outbox, snapshot, reply) in after_commit {
             let snapshot = snapshot.then(|| self.state.redacted_for(viewer));
             let id = self.next_subscriber;
@@ -832,7 +862,7 @@ impl SessionTask {
                     .unwrap_or(CommandOutcome::Rejected(unsaved.clone())),
             };
             for (i, reply) in p.replies.into_iter().enumerate() {
-                reply.send(if i == 0 {
+                self.overflowed |= reply.send(if i == 0 {
                     outcome.clone()
                 } else {
                     outcome.as_repeat()
@@ -847,9 +877,9 @@ impl SessionTask {
         for (key, rejection, reply) in work.refusals {
             if committed {
                 self.remember_refusal(key, rejection.clone());
-                reply.send(CommandOutcome::Rejected(rejection));
+                self.overflowed |= reply.send(CommandOutcome::Rejected(rejection));
             } else {
-                reply.send(CommandOutcome::Rejected(unsaved.clone()));
+                self.overflowed |= reply.send(CommandOutcome::Rejected(unsaved.clone()));
             }
         }
     }
@@ -952,11 +982,11 @@ impl SessionTask {
     ) {
         let key = (actor, id);
         if let Some(first) = self.accepted.get(&key) {
-            reply.send(first.as_repeat());
+            self.overflowed |= reply.send(first.as_repeat());
             return;
         }
         if let Some(rejection) = self.refused.get(&key) {
-            reply.send(CommandOutcome::Rejected(rejection.clone()));
+            self.overflowed |= reply.send(CommandOutcome::Rejected(rejection.clone()));
             return;
         }
         if let Some(p) = work.pending.iter_mut().find(|p| p.key == key) {
@@ -1135,7 +1165,7 @@ mod tests {
             last: Seq(4),
             repeated: false,
         };
-        reply(1).send(accepted);
+        assert!(!reply(1).send(accepted), "it fits");
         assert_eq!(slots.available_permits(), 2);
         assert_eq!(
             answers(&mut rx),

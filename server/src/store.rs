@@ -239,9 +239,9 @@ impl SqliteStore {
         }
         let path = dir.join("holdspace.sqlite3");
         let writer_conn = open_connection(&path)?;
-        // Every live session appends to its own leaf of the log's B-tree; a
-        // cache that holds them all spares the writer re-reading them from
-        // the file (the default 2 MiB is ~500 pages: a few hundred sessions).
+        // Every live session adds to its own leaf of the log's index; a cache
+        // that holds them all spares the writer re-reading them from the file
+        // (the default 2 MiB is ~500 pages: a few hundred sessions).
         writer_conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
         migrate(&writer_conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);

@@ -5,7 +5,9 @@
 
 use crate::app::App;
 use crate::auth::{Principal, TokenError};
-use crate::hub::{ConnectionReply, HubError, Outbound, Outbox, READ_CHUNK, Reply, SessionHandle};
+use crate::hub::{
+    ConnectionReply, HubError, MAX_IN_FLIGHT, Outbound, Outbox, READ_CHUNK, Reply, SessionHandle,
+};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -15,13 +17,10 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::wire::close_code;
 use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
-/// Commands one connection may have in flight before it stops reading more:
-/// bounds the work a single client can queue.
-const MAX_IN_FLIGHT: usize = 32;
 /// Most queued messages written out together.
 const WRITE_BATCH: usize = 64;
 /// Initial read buffer per connection, bytes (see `upgrade`).
@@ -311,8 +310,12 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         upto: subscribed.upto,
     }));
 
-    // Commands sent and not yet answered; the session frees a slot with each answer.
+    // Commands sent and not yet answered; the session frees a slot with each
+    // answer. A frame is read only with a free slot in hand, so that a
+    // command can always be sent, and waiting for one wakes when an answer
+    // frees it.
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut slot: Option<OwnedSemaphorePermit> = None;
     let mut bucket = TokenBucket::new(app.config.rate_per_second, app.config.rate_burst);
     let mut strikes = 0u32;
     let expire_at = |at| {
@@ -334,7 +337,11 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                 let _ = tx.send(Outbound::Close(close_code::UNAUTHORIZED, message)).await;
                 break;
             }
-            frame = stream.next(), if slots.available_permits() > 0 => {
+            free = slots.clone().acquire_owned(), if slot.is_none() => {
+                slot = free.ok();
+                None
+            }
+            frame = stream.next(), if slot.is_some() => {
                 let text = match frame {
                     None | Some(Ok(Message::Close(_))) => break,
                     Some(Err(e)) => {
@@ -381,7 +388,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             }
                         },
                         Ok(ClientMessage::Command { id, command }) => {
-                            let reply = reply_to(&outbox, id, &slots);
+                            let reply = reply_to(&outbox, id, &mut slot);
                             // A full session queue holds this reader back, never past a halt.
                             tokio::select! {
                                 () = handle.send_command(actor, id, command, false, reply) => None,
@@ -389,7 +396,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             }
                         }
                         Ok(ClientMessage::Retry { id, command }) => {
-                            let reply = reply_to(&outbox, id, &slots);
+                            let reply = reply_to(&outbox, id, &mut slot);
                             tokio::select! {
                                 () = handle.send_command(actor, id, command, true, reply) => None,
                                 () = &mut halted => break,
@@ -611,12 +618,10 @@ impl TokenBucket {
 }
 
 /// Where the session answers a command from this connection: its queue,
-/// holding one of its in-flight slots until then. The reader reads a frame
-/// only while a slot is free, so this never waits.
-fn reply_to(outbox: &Outbox, id: CommandId, slots: &Arc<Semaphore>) -> Reply {
-    let slot = slots
-        .clone()
-        .try_acquire_owned()
-        .expect("a frame is read only while a slot is free");
+/// holding the reader's free slot until then.
+fn reply_to(outbox: &Outbox, id: CommandId, slot: &mut Option<OwnedSemaphorePermit>) -> Reply {
+    let slot = slot
+        .take()
+        .expect("a frame is read only with a free slot in hand");
     Reply::Connection(ConnectionReply::new(id, outbox.clone(), slot))
 }

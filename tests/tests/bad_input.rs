@@ -420,6 +420,41 @@ async fn a_flood_is_rate_limited_and_dropped_messages_record_nothing() {
     server.stop().await;
 }
 
+/// More commands at once than a connection may have in flight: the server
+/// stops reading until answers free slots, then reads on; every one is
+/// answered and recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_in_flight_limit_is_read_on_as_answers_free_slots() {
+    let server = TestServer::start().await;
+    let group = server.group("burst", 1).await;
+    let s = group.session;
+    let mut fac =
+        TestClient::connect(server.addr, &server.staff_token(FACILITATOR).await, s, None).await;
+    let before = last_seq(&server, s).await;
+    let burst = 3 * holdspace::hub::MAX_IN_FLIGHT;
+    let mut ids = Vec::new();
+    for n in 0..burst {
+        let id = protocol::CommandId::from_uuid(uuid::Uuid::new_v4());
+        fac.send(&ClientMessage::Command {
+            id,
+            command: Command::PostGroupMessage {
+                text: format!("burst {n}"),
+            },
+        })
+        .await;
+        ids.push(id);
+    }
+    for id in ids {
+        assert!(
+            matches!(fac.answer(id).await, ServerMessage::Accepted { .. }),
+            "every command of the burst is accepted"
+        );
+    }
+    let after = last_seq(&server, s).await;
+    assert_eq!(after.0 - before.0, burst as u64, "each recorded once");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_clinics_staff_cannot_see_or_reach_a_session() {
     let server = TestServer::start().await;

@@ -228,7 +228,7 @@ async fn a_repeated_idempotency_key_changes_nothing_and_returns_the_first_answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
     let server = TestServer::start_with(|c| {
-        c.outbound_queue = holdspace::hub::MAX_BATCH_EVENTS + 1;
+        c.outbound_queue = holdspace::hub::MAX_BATCH_BURST + 1;
         c.rate_per_second = 100_000.0;
         c.rate_burst = 100_000.0;
         // The stalled board reads again only after the whole burst.
@@ -382,7 +382,7 @@ async fn a_live_socket_is_closed_at_token_expiry_unless_refreshed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_closed_as_too_slow_is_recorded_as_disconnected() {
     let server = TestServer::start_with(|c| {
-        c.outbound_queue = holdspace::hub::MAX_BATCH_EVENTS + 1;
+        c.outbound_queue = holdspace::hub::MAX_BATCH_BURST + 1;
         c.rate_per_second = 100_000.0;
         c.rate_burst = 100_000.0;
         c.close_grace = Duration::from_secs(120);
