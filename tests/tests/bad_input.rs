@@ -386,14 +386,7 @@ async fn a_flood_is_rate_limited_and_dropped_messages_record_nothing() {
         TestClient::connect(server.addr, &server.staff_token(FACILITATOR).await, s, None).await;
     let before = last_seq(&server, s).await;
     for n in 0..10 {
-        let id = protocol::CommandId::from_uuid(uuid::Uuid::new_v4());
-        fac.send(&ClientMessage::Command {
-            id,
-            command: Command::PostGroupMessage {
-                text: format!("flood {n}"),
-            },
-        })
-        .await;
+        fac.post(format!("flood {n}")).await;
     }
     let (mut accepted, mut limited) = (0, 0);
     while accepted + limited < 10 {
@@ -434,15 +427,7 @@ async fn a_burst_beyond_the_in_flight_limit_is_read_on_as_answers_free_slots() {
     let burst = 3 * holdspace::hub::MAX_IN_FLIGHT;
     let mut ids = Vec::new();
     for n in 0..burst {
-        let id = protocol::CommandId::from_uuid(uuid::Uuid::new_v4());
-        fac.send(&ClientMessage::Command {
-            id,
-            command: Command::PostGroupMessage {
-                text: format!("burst {n}"),
-            },
-        })
-        .await;
-        ids.push(id);
+        ids.push(fac.post(format!("burst {n}")).await);
     }
     for id in ids {
         assert!(

@@ -271,16 +271,7 @@ async fn a_slow_client_is_closed_and_resumes_while_others_keep_up() {
     for window in 0..total / 32 {
         let mut ids = Vec::new();
         for n in 0..32 {
-            let id = CommandId::from_uuid(uuid::Uuid::new_v4());
-            writer
-                .send(&ClientMessage::Command {
-                    id,
-                    command: Command::PostGroupMessage {
-                        text: format!("{window}/{n} {long}"),
-                    },
-                })
-                .await;
-            ids.push(id);
+            ids.push(writer.post(format!("{window}/{n} {long}")).await);
         }
         for id in ids {
             match writer.answer(id).await {

@@ -373,6 +373,17 @@ impl TestClient {
         }
     }
 
+    /// Sends a group message without waiting for the answer; returns its id.
+    pub async fn post(&mut self, text: String) -> CommandId {
+        let id = CommandId::from_uuid(uuid::Uuid::new_v4());
+        self.send(&ClientMessage::Command {
+            id,
+            command: Command::PostGroupMessage { text },
+        })
+        .await;
+        id
+    }
+
     pub async fn send(&mut self, msg: &ClientMessage) {
         self.live.send(msg).await.expect("send");
     }
