@@ -244,10 +244,12 @@ async fn one(
     }
     let (latencies, lost) = run.rec.finish();
     run.stop.cancel();
-    server.stop().await;
+    // Clients first, while the server still answers: a board that saw its
+    // socket die would count it as a fault and might not file its report.
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
+    server.stop().await;
     let deliveries = run.rec.frames.load(Ordering::Relaxed) as f64;
     Ok(Outcome {
         target,
