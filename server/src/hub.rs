@@ -40,7 +40,7 @@ pub const MAX_BATCH_BURST: usize = MAX_BATCH_EVENTS + MAX_IN_FLIGHT;
 /// How long a session remembers the answer to an accepted command in memory.
 /// A plain resend within it is answered from memory; a `retry` after it is
 /// answered from the log. Bounds the memory a long session spends on keys.
-const REMEMBER_ACCEPTED_MS: i64 = 10 * 60 * 1000;
+const REMEMBER_ACCEPTED_MS: i64 = 5 * 60 * 1000;
 /// Refusals remembered per session for idempotent answers. Refusals record
 /// nothing, so forgetting old ones only means a resend is decided afresh.
 const REMEMBERED_REFUSALS: usize = 4096;
@@ -425,7 +425,7 @@ impl Hub {
         let events = self.log.append(vec![event]).await?;
         Ok(self.start(
             SessionState::from_events(id, &events),
-            IdempotencyIndex::default(),
+            IdempotencyIndex::new(self.clock.now()),
         ))
     }
 
@@ -440,7 +440,7 @@ impl Hub {
             return Ok(Some(handle));
         }
         let mut state = SessionState::empty(id);
-        let mut keys = IdempotencyIndex::default();
+        let mut keys = IdempotencyIndex::new(self.clock.now());
         loop {
             let chunk = self.log.read(id, state.last_seq, READ_CHUNK).await?;
             if chunk.is_empty() {
@@ -473,7 +473,7 @@ impl Hub {
             subscribers: Vec::new(),
             next_subscriber: 0,
             connections: HashMap::new(),
-            accepted: keys.done(self.clock.now()),
+            accepted: keys.done(),
             refused: HashMap::new(),
             refused_order: VecDeque::new(),
             retry_at: None,
@@ -497,74 +497,127 @@ impl Hub {
 }
 
 /// Accepted commands rebuilt from the log: (actor, key) → seq range, and when.
-#[derive(Default)]
-struct IdempotencyIndex(HashMap<(Actor, CommandId), (Seq, Seq, Timestamp)>);
+/// Only the window's: a long log's older keys are never held at once.
+struct IdempotencyIndex {
+    since: Timestamp,
+    keys: HashMap<(Actor, CommandId), (Seq, Seq, Timestamp)>,
+}
 
 impl IdempotencyIndex {
+    /// Notes the commands accepted after [`REMEMBER_ACCEPTED_MS`] before `now`.
+    fn new(now: Timestamp) -> IdempotencyIndex {
+        IdempotencyIndex {
+            since: now.plus_ms(-REMEMBER_ACCEPTED_MS),
+            keys: HashMap::new(),
+        }
+    }
+
     fn note(&mut self, event: &Event) {
-        if let Some(id) = event.command {
-            self.0
+        if let Some(id) = event.command
+            && event.at > self.since
+        {
+            self.keys
                 .entry((event.actor, id))
                 .and_modify(|range| range.1 = event.seq)
                 .or_insert((event.seq, event.seq, event.at));
         }
     }
 
-    /// The answers of the last [`REMEMBER_ACCEPTED_MS`] before `now`.
-    fn done(self, now: Timestamp) -> Accepted {
-        let mut recent: Vec<_> = self
-            .0
-            .into_iter()
-            .filter(|(_, (_, _, at))| *at > now.plus_ms(-REMEMBER_ACCEPTED_MS))
-            .collect();
-        recent.sort_by_key(|(_, (first, _, _))| *first);
-        let mut accepted = Accepted::default();
-        for (key, (first, last, at)) in recent {
+    fn done(self) -> Accepted {
+        let mut accepted = Accepted::new(self.since);
+        for (key, (first, last, at)) in self.keys {
             accepted.insert(key, first, last, at);
         }
         accepted
     }
 }
 
-/// The answers to recently accepted commands, oldest first.
-#[derive(Default)]
+/// The answers to recently accepted commands. A busy session accepts a dozen
+/// commands a second (one per pulse-oximeter reading), so each answer is kept
+/// in 32 bytes: senders are numbered, seqs and times are offsets.
 struct Accepted {
-    answers: HashMap<(Actor, CommandId), (Seq, Seq)>,
-    order: VecDeque<(Timestamp, (Actor, CommandId))>,
+    /// Every sender seen, numbered by position (a session has a few dozen).
+    senders: Vec<Actor>,
+    answers: HashMap<(CommandId, u16), Answer>,
+    /// Answer times are whole seconds after this (rounded up).
+    epoch: Timestamp,
+    /// Old answers are swept out at most this often, not on every batch.
+    next_sweep: Timestamp,
 }
 
+/// One accepted command's answer: seqs `first..=first + span`.
+#[derive(Clone, Copy)]
+struct Answer {
+    first: u32,
+    span: u32,
+    at_s: u32,
+}
+
+impl Answer {
+    fn compact(first: Seq, last: Seq, ms_after_epoch: i64) -> Option<Answer> {
+        Some(Answer {
+            first: u32::try_from(first.0).ok()?,
+            span: u32::try_from(last.0.checked_sub(first.0)?).ok()?,
+            at_s: u32::try_from(u64::try_from(ms_after_epoch.max(0)).ok()?.div_ceil(1000)).ok()?,
+        })
+    }
+}
+
+/// How often [`Accepted::forget_before`] looks for answers past the window.
+const SWEEP_ACCEPTED_MS: i64 = 30 * 1000;
+
 impl Accepted {
+    fn new(epoch: Timestamp) -> Accepted {
+        Accepted {
+            senders: Vec::new(),
+            answers: HashMap::new(),
+            epoch,
+            next_sweep: epoch,
+        }
+    }
+
+    fn slot(&self, key: &(Actor, CommandId)) -> Option<(CommandId, u16)> {
+        let sender = self.senders.iter().position(|s| *s == key.0)?;
+        Some((key.1, u16::try_from(sender).ok()?))
+    }
+
     /// The first answer.
     fn get(&self, key: &(Actor, CommandId)) -> Option<CommandOutcome> {
-        self.answers
-            .get(key)
-            .map(|&(first, last)| CommandOutcome::Accepted {
-                first,
-                last,
-                repeated: false,
-            })
+        let answer = self.answers.get(&self.slot(key)?)?;
+        let first = Seq(u64::from(answer.first));
+        Some(CommandOutcome::Accepted {
+            first,
+            last: Seq(first.0 + u64::from(answer.span)),
+            repeated: false,
+        })
     }
 
-    /// Remembers a key's first answer (a later one never replaces it).
+    /// Remembers a key's first answer (a later one never replaces it). What
+    /// does not fit the compact form (a seq past 2³², a 65 536th sender) is
+    /// not remembered: a resend of it is then checked against the log.
     fn insert(&mut self, key: (Actor, CommandId), first: Seq, last: Seq, at: Timestamp) {
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.answers.entry(key) {
-            entry.insert((first, last));
-            self.order.push_back((at, key));
+        if !self.senders.contains(&key.0) && self.senders.len() <= usize::from(u16::MAX) {
+            self.senders.push(key.0);
         }
+        let Some(slot) = self.slot(&key) else { return };
+        let Some(answer) = Answer::compact(first, last, at.ms_since(self.epoch)) else {
+            return;
+        };
+        self.answers.entry(slot).or_insert(answer);
     }
 
-    /// Forgets answers older than the window (the log still has them).
+    /// Forgets answers older than the window (the log still has them); an
+    /// answer may outlive it by up to [`SWEEP_ACCEPTED_MS`], never fall short.
     fn forget_before(&mut self, now: Timestamp) {
-        let horizon = now.plus_ms(-REMEMBER_ACCEPTED_MS);
-        while let Some(&(at, key)) = self.order.front()
-            && at <= horizon
-        {
-            self.order.pop_front();
-            self.answers.remove(&key);
+        if now < self.next_sweep {
+            return;
         }
+        self.next_sweep = now.plus_ms(SWEEP_ACCEPTED_MS);
+        let horizon = now.plus_ms(-REMEMBER_ACCEPTED_MS).ms_since(self.epoch);
+        self.answers
+            .retain(|_, answer| i64::from(answer.at_s) * 1000 > horizon);
         if self.answers.capacity() > 4 * self.answers.len().max(1024) {
             self.answers.shrink_to_fit();
-            self.order.shrink_to_fit();
         }
     }
 }
@@ -943,7 +996,7 @@ impl SessionTask {
             Ok(_) => {
                 tracing::error!(session = %id, "the log is ahead of the session after a failed append; rebuilding from the log");
                 let mut state = SessionState::empty(id);
-                let mut keys = IdempotencyIndex::default();
+                let mut keys = IdempotencyIndex::new(self.clock.now());
                 loop {
                     let Ok(chunk) = self.log.read(id, state.last_seq, READ_CHUNK).await else {
                         return false;
@@ -958,7 +1011,7 @@ impl SessionTask {
                 }
                 self.committed = state.clone();
                 self.state = state;
-                self.accepted = keys.done(self.clock.now());
+                self.accepted = keys.done();
                 // Nobody was sent those events: every subscriber reconnects
                 // and resumes from what it has, so it replays them.
                 for sub in self.subscribers.drain(..) {
@@ -1193,34 +1246,50 @@ mod tests {
     fn accepted_answers_are_forgotten_after_the_window_and_memory_shrinks() {
         let t0 = Timestamp(1_795_000_000_000);
         let key = |n: u128| {
-            (
-                Actor::System,
-                CommandId::from_uuid(uuid::Uuid::from_u128(n)),
-            )
+            let sender = Actor::Participant {
+                seat: SeatId::from_uuid(uuid::Uuid::from_u128(n % 12)),
+            };
+            (sender, CommandId::from_uuid(uuid::Uuid::from_u128(n)))
         };
-        let mut accepted = Accepted::default();
+        let mut accepted = Accepted::new(t0);
+        // One answer every 100 ms for 1,000 s.
+        let at = |n: u128| t0.plus_ms(i64::try_from(n).unwrap() * 100);
         for n in 0..10_000u128 {
-            let at = t0.plus_ms(i64::try_from(n).unwrap());
-            accepted.insert(key(n), Seq(1), Seq(1), at);
+            accepted.insert(key(n), Seq(5 + 2 * n as u64), Seq(6 + 2 * n as u64), at(n));
         }
-        accepted.insert(key(1), Seq(9), Seq(9), t0.plus_ms(60_000));
+        accepted.insert(key(1), Seq(90_000), Seq(90_000), at(10_000));
+        let answer = |first, last| {
+            Some(CommandOutcome::Accepted {
+                first: Seq(first),
+                last: Seq(last),
+                repeated: false,
+            })
+        };
         assert_eq!(
             accepted.get(&key(1)),
-            Some(CommandOutcome::Accepted {
-                first: Seq(1),
-                last: Seq(1),
-                repeated: false
-            }),
-            "the first answer stays the answer"
+            answer(7, 8),
+            "the first answer stays"
         );
-        accepted.forget_before(t0.plus_ms(REMEMBER_ACCEPTED_MS + 4_999));
-        assert!(accepted.get(&key(4_999)).is_none());
-        assert!(accepted.get(&key(5_000)).is_some());
-        accepted.forget_before(t0.plus_ms(REMEMBER_ACCEPTED_MS + 20_000));
-        assert!(accepted.answers.is_empty() && accepted.order.is_empty());
+        assert_eq!(accepted.get(&key(9_999)), answer(20_003, 20_004));
+        let other_sender = (Actor::System, key(1).1);
+        assert_eq!(accepted.get(&other_sender), None, "keys are per sender");
+
+        // 500 s past the window: the answers of the first 500 s are gone,
+        // none later (times are kept in whole seconds, rounded up).
+        accepted.forget_before(at(5_000).plus_ms(REMEMBER_ACCEPTED_MS));
+        assert_eq!(accepted.get(&key(4_990)), None);
+        assert!(accepted.get(&key(5_001)).is_some());
+        assert_eq!(accepted.answers.len(), 5_000 - 1);
+        // Within the sweep interval nothing is looked at; after it, all go.
+        accepted.forget_before(at(5_200).plus_ms(REMEMBER_ACCEPTED_MS));
+        assert!(accepted.get(&key(5_100)).is_some());
+        accepted.forget_before(at(10_001).plus_ms(REMEMBER_ACCEPTED_MS));
+        assert!(accepted.answers.is_empty());
         assert!(
             accepted.answers.capacity() < 4 * 1024,
             "the table gives its memory back"
         );
+        // What a busy session holds per answer, before the table's slack.
+        assert_eq!(std::mem::size_of::<((CommandId, u16), Answer)>(), 32);
     }
 }

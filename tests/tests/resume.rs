@@ -442,7 +442,7 @@ async fn a_phone_closed_as_too_slow_is_recorded_as_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
-    // The session remembers answers for ten minutes only (its memory stays
+    // The session remembers answers for five minutes only (its memory stays
     // bounded); a client that says it is retrying is answered from the log.
     let clock = holdspace::clock::Clock::manual(protocol::Timestamp(1_795_000_000_000));
     let server = TestServer::start_on(clock.clone(), |_| {}).await;
