@@ -7,7 +7,7 @@
 //! The session task calls [`evaluate`] after every batch of commands and at
 //! [`next_deadline`]; the events it returns are recorded like any other.
 
-use crate::alarm::{AlarmPriority, AlarmRule, ClearReason, Trigger};
+use crate::alarm::{AlarmPriority, AlarmRule, ClearReason, Limit, Trigger};
 use crate::event::{Event, EventBody};
 use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
@@ -36,6 +36,11 @@ fn layered<'a>(
     session: &'a [AlarmRule],
     seat: &'a [AlarmRule],
 ) -> Vec<&'a AlarmRule> {
+    // Run for every reading: without overrides (the usual case) the policy's
+    // rules stand as they are, their ids unique (`ClinicPolicy::validate`).
+    if session.is_empty() && seat.is_empty() {
+        return base.iter().collect();
+    }
     let mut out: Vec<&AlarmRule> = Vec::with_capacity(base.len());
     for rule in base.iter().chain(session).chain(seat) {
         match out.iter_mut().find(|r| r.id == rule.id) {
@@ -99,17 +104,71 @@ fn bps(seat: &Seat) -> Vec<BpValue> {
     all
 }
 
+/// The last BP measured at or before `at` (of equal times, the last recorded).
+fn bp_at(seat: &Seat, at: Timestamp) -> Option<BpValue> {
+    seat.bp_history
+        .iter()
+        .filter_map(bp_of)
+        .filter(|b| b.measured_at <= at)
+        .max_by_key(|b| b.measured_at)
+}
+
+/// The latest BP measured (of equal times, the last recorded).
+fn latest_bp(seat: &Seat) -> Option<BpValue> {
+    seat.bp_history
+        .iter()
+        .filter_map(bp_of)
+        .max_by_key(|b| b.measured_at)
+}
+
 /// The pre-dose baseline: the last BP measured before the first dose.
 pub fn baseline_bp(seat: &Seat) -> Option<BpValue> {
-    let first = seat.first_dose_at()?;
-    bps(seat).into_iter().rev().find(|b| b.measured_at <= first)
+    bp_at(seat, seat.first_dose_at()?)
 }
 
 /// What a reading-driven rule sees in the latest values.
 struct ReadingStatus {
     holds: bool,
     cleared: bool,
-    detail: String,
+    /// The values behind it, put in words only when an alarm needs them:
+    /// this runs for every reading, and words are made far less often.
+    detail: Detail,
+}
+
+enum Detail {
+    /// The first limit that holds, and the value that meets it (if one does).
+    Vital(Option<(Limit, f64)>),
+    BpRise {
+        now: BpValue,
+        base: BpValue,
+    },
+    Sedation(u8),
+}
+
+impl Detail {
+    fn words(&self) -> String {
+        match *self {
+            Detail::Vital(None) => String::new(),
+            Detail::Vital(Some((limit, value))) => format!(
+                "{} {} {} (alarm when {} {})",
+                limit.component.label(),
+                Num(value),
+                limit.component.ucum(),
+                limit.comparison.symbol(),
+                Num(limit.value)
+            ),
+            Detail::BpRise { now, base } => format!(
+                "BP {}/{} is up {}/{} from the pre-dose {}/{}",
+                Num(now.systolic),
+                Num(now.diastolic),
+                Num(now.systolic - base.systolic),
+                Num(now.diastolic - base.diastolic),
+                Num(base.systolic),
+                Num(base.diastolic)
+            ),
+            Detail::Sedation(moaas) => format!("MOAA/S {moaas}"),
+        }
+    }
 }
 
 fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
@@ -124,23 +183,16 @@ fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
                 };
                 seen = true;
                 if limit.comparison.holds(value, limit.value) && holds.is_none() {
-                    holds = Some(format!(
-                        "{} {} {} (alarm when {} {})",
-                        limit.component.label(),
-                        Num(value),
-                        limit.component.ucum(),
-                        limit.comparison.symbol(),
-                        Num(limit.value)
-                    ));
+                    holds = Some((*limit, value));
                 }
                 cleared &= limit
                     .comparison
                     .cleared(value, limit.value, limit.hysteresis);
             }
-            seen.then(|| ReadingStatus {
+            seen.then_some(ReadingStatus {
                 holds: holds.is_some(),
                 cleared,
-                detail: holds.unwrap_or_default(),
+                detail: Detail::Vital(holds),
             })
         }
         Trigger::BpRiseFromBaseline {
@@ -150,24 +202,12 @@ fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
         } => {
             let base = baseline_bp(seat)?;
             let first = seat.first_dose_at()?;
-            let now = bps(seat)
-                .into_iter()
-                .next_back()
-                .filter(|b| b.measured_at > first)?;
+            let now = latest_bp(seat).filter(|b| b.measured_at > first)?;
             let (up_s, up_d) = (now.systolic - base.systolic, now.diastolic - base.diastolic);
-            let holds = up_s >= *systolic || up_d >= *diastolic;
             Some(ReadingStatus {
-                holds,
+                holds: up_s >= *systolic || up_d >= *diastolic,
                 cleared: up_s < systolic - hysteresis && up_d < diastolic - hysteresis,
-                detail: format!(
-                    "BP {}/{} is up {}/{} from the pre-dose {}/{}",
-                    Num(now.systolic),
-                    Num(now.diastolic),
-                    Num(up_s),
-                    Num(up_d),
-                    Num(base.systolic),
-                    Num(base.diastolic)
-                ),
+                detail: Detail::BpRise { now, base },
             })
         }
         Trigger::Sedation { at_most } => {
@@ -176,7 +216,7 @@ fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
             Some(ReadingStatus {
                 holds,
                 cleared: !holds,
-                detail: format!("MOAA/S {moaas}"),
+                detail: Detail::Sedation(moaas),
             })
         }
         _ => None,
@@ -302,7 +342,7 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
                 None => CLEAR,
                 Some(s) if s.holds => Status::Met {
                     since: seat.onset(&rule.id).unwrap_or(now),
-                    detail: s.detail,
+                    detail: s.detail.words(),
                 },
                 Some(s) => Status::Unmet {
                     cleared: s.cleared,
@@ -770,7 +810,7 @@ pub fn dose_hold(
     at: Timestamp,
 ) -> (Option<BpValue>, Option<String>) {
     let hold = &policy.dose_hold;
-    let last = bps(seat).into_iter().rev().find(|b| b.measured_at <= at);
+    let last = bp_at(seat, at);
     let reason = match last {
         None => Some("no pre-dose BP is recorded".to_string()),
         Some(b) if at.ms_since(b.measured_at) > i64::from(hold.bp_max_age_min) * MINUTE_MS => {
@@ -926,7 +966,7 @@ pub fn discharge_checklist(
             )
     }) {
         if let Some(status) = reading_status(rule, seat).filter(|s| s.holds) {
-            problems.push(status.detail);
+            problems.push(status.detail.words());
         }
     }
     item(

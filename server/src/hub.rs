@@ -5,6 +5,7 @@
 //! durable, and sequence numbers are gap-free because only this task assigns them.
 
 use crate::clock::Clock;
+use crate::signal::Signal;
 use crate::store::{EventLog, StoreError};
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
@@ -72,16 +73,15 @@ impl Outbound {
 pub struct Outbox {
     /// The connection's bounded queue.
     pub tx: mpsc::Sender<Outbound>,
-    /// Stops the connection at once: a child of the server's shutdown token,
-    /// cancelled too when the connection falls behind or its writer ends. One
-    /// token, so a connection's tasks check one lock per wake-up, not three.
-    pub halt: CancellationToken,
+    /// Stops the connection at once: raised when it falls behind, when its
+    /// writer ends, or when the server shuts down.
+    pub halt: Signal,
     fell_behind: Arc<AtomicBool>,
 }
 
 impl Outbox {
-    /// An outbox for `tx`, halted by `halt` (a child of the server's token).
-    pub fn new(tx: mpsc::Sender<Outbound>, halt: CancellationToken) -> Outbox {
+    /// An outbox for `tx`, stopped by `halt`.
+    pub fn new(tx: mpsc::Sender<Outbound>, halt: Signal) -> Outbox {
         Outbox {
             tx,
             halt,
@@ -93,7 +93,7 @@ impl Outbox {
     /// closes with "too slow" and the client resumes from its last seq.
     pub fn fall_behind(&self) {
         self.fell_behind.store(true, Ordering::Release);
-        self.halt.cancel();
+        self.halt.raise();
     }
 
     /// Whether [`Outbox::fall_behind`] was called.
@@ -1207,7 +1207,7 @@ mod tests {
     fn a_connection_always_hears_an_answer_and_gets_its_slot_back() {
         let slots = Arc::new(Semaphore::new(2));
         let (tx, mut rx) = mpsc::channel(1);
-        let outbox = Outbox::new(tx, CancellationToken::new());
+        let outbox = Outbox::new(tx, Signal::default());
         let id = |n| CommandId::from_uuid(uuid::Uuid::from_u128(n));
         let reply = |n| {
             let slot = slots.clone().try_acquire_owned().unwrap();
@@ -1238,7 +1238,7 @@ mod tests {
         assert!(!outbox.has_fallen_behind());
         drop(reply(3));
         drop(reply(4));
-        assert!(outbox.has_fallen_behind() && outbox.halt.is_cancelled());
+        assert!(outbox.has_fallen_behind() && outbox.halt.is_raised());
         assert_eq!(slots.available_permits(), 2);
     }
 

@@ -36,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod hub;
+pub mod signal;
 pub mod store;
 pub mod ws;
 

@@ -8,6 +8,7 @@ use crate::auth::{Principal, TokenError};
 use crate::hub::{
     ConnectionReply, HubError, MAX_IN_FLIGHT, Outbound, Outbox, READ_CHUNK, Reply, SessionHandle,
 };
+use crate::signal::{Signal, Waiter};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -19,7 +20,6 @@ use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, Serve
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, timeout};
-use tokio_util::sync::CancellationToken;
 
 /// Most queued messages written out together.
 const WRITE_BATCH: usize = 64;
@@ -262,7 +262,18 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         return;
     }
     let (tx, rx) = mpsc::channel(app.config.outbound_queue);
-    let outbox = Outbox::new(tx.clone(), app.shutdown.child_token());
+    let outbox = Outbox::new(tx.clone(), Signal::default());
+    // The shutdown token is watched here, once, not polled by the reader and
+    // writer on every wake-up; this task ends with the connection.
+    tokio::spawn({
+        let (shutdown, halt) = (app.shutdown.clone(), outbox.halt.clone());
+        async move {
+            tokio::select! {
+                () = shutdown.cancelled() => halt.raise(),
+                () = halt.raised(Waiter::Shutdown) => {}
+            }
+        }
+    });
     let subscribed = match handle
         .subscribe(viewer, outbox.clone(), after.is_none())
         .await
@@ -296,7 +307,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     }
     tracing::info!(session = %handle.id, role = %principal.role(), after = after.map(|s| s.0), "connection subscribed");
 
-    let done = CancellationToken::new();
+    let done = Signal::default();
     let writer = tokio::spawn(write_loop(WriterStart {
         app: app.clone(),
         sink,
@@ -325,7 +336,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     let mut expiry = expire_at(expires_at);
     let actor = principal.actor();
     // The writer ended, the connection fell behind, or the server is stopping.
-    let halted = outbox.halt.cancelled();
+    let halted = outbox.halt.raised(Waiter::Reader);
     tokio::pin!(halted);
 
     loop {
@@ -413,7 +424,7 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
         }
     }
     drop(tx);
-    done.cancel();
+    done.raise();
     let _ = writer.await;
     handle.unsubscribe(subscriber).await;
     tracing::debug!(session = %handle.id, "connection ended");
@@ -445,7 +456,7 @@ struct WriterStart {
     /// Its `halt` stops the writer at once; the writer cancels it when it ends.
     outbox: Outbox,
     /// The reader has ended: send what is queued, then stop.
-    done: CancellationToken,
+    done: Signal,
     viewer: Viewer,
     session: protocol::SessionId,
     snapshot: Option<protocol::SessionState>,
@@ -517,7 +528,7 @@ async fn write_loop(w: WriterStart) {
         let mut ping = tokio::time::interval(app.config.ping_interval);
         ping.reset();
         // Made once, not once per turn (each is a waiter registered and dropped).
-        let finished = done.cancelled();
+        let finished = done.raised(Waiter::Writer);
         tokio::pin!(finished);
         loop {
             tokio::select! {
@@ -558,7 +569,7 @@ async fn write_loop(w: WriterStart) {
     // that does not read must not outlive a shutdown or a fall-behind.
     let result = tokio::select! {
         biased;
-        () = outbox.halt.cancelled() => Err(if app.shutdown.is_cancelled() {
+        () = outbox.halt.raised(Waiter::Writer) => Err(if app.shutdown.is_cancelled() {
             WriteEnd::Close(close_code::GOING_AWAY, "the server is shutting down; reconnect and resume".into())
         } else if outbox.has_fallen_behind() {
             WriteEnd::Close(close_code::TOO_SLOW, "too slow: reconnect and resume from your last seq".into())
@@ -574,7 +585,7 @@ async fn write_loop(w: WriterStart) {
         )
         .await;
     }
-    outbox.halt.cancel();
+    outbox.halt.raise();
 }
 
 async fn send(sink: &mut Sink, msg: Message) -> Result<(), WriteEnd> {
