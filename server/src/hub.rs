@@ -364,12 +364,23 @@ impl SessionHandle {
     }
 }
 
+/// The live sessions by id, and the lock held while one is loaded or unloaded.
+#[derive(Clone, Default)]
+struct Registry {
+    sessions: Arc<DashMap<SessionId, SessionHandle>>,
+    loading: Arc<Mutex<()>>,
+}
+
+/// How long a closed session with no one following it stays loaded. It
+/// records nothing more; a later visit rebuilds it from the log. Without
+/// this, every session ever viewed would stay in memory until a restart.
+const UNLOAD_CLOSED_AFTER_MS: i64 = 10 * 60 * 1000;
+
 /// The registry of live sessions.
 pub struct Hub {
-    sessions: DashMap<SessionId, SessionHandle>,
+    registry: Registry,
     log: Arc<dyn EventLog>,
     clock: Clock,
-    loading: Mutex<()>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -378,10 +389,9 @@ impl Hub {
     /// An empty hub over `log`. Session tasks stop when `shutdown` is cancelled.
     pub fn new(log: Arc<dyn EventLog>, clock: Clock, shutdown: CancellationToken) -> Hub {
         Hub {
-            sessions: DashMap::new(),
+            registry: Registry::default(),
             log,
             clock,
-            loading: Mutex::new(()),
             tasks: TaskTracker::new(),
             shutdown,
         }
@@ -432,11 +442,12 @@ impl Hub {
     /// The live session `id`, rebuilt from the log if it is not running
     /// (closed sessions are loaded on demand for viewing). `None` if unknown.
     pub async fn session(&self, id: SessionId) -> Result<Option<SessionHandle>, HubError> {
-        if let Some(handle) = self.sessions.get(&id).map(|h| h.clone()) {
+        let sessions = &self.registry.sessions;
+        if let Some(handle) = sessions.get(&id).map(|h| h.clone()) {
             return Ok(Some(handle));
         }
-        let _one_loader = self.loading.lock().await;
-        if let Some(handle) = self.sessions.get(&id).map(|h| h.clone()) {
+        let _one_loader = self.registry.loading.lock().await;
+        if let Some(handle) = sessions.get(&id).map(|h| h.clone()) {
             return Ok(Some(handle));
         }
         let mut state = SessionState::empty(id);
@@ -481,16 +492,23 @@ impl Hub {
             evaluate_all: true,
             overflowed: false,
             shutdown: self.shutdown.clone(),
+            registry: self.registry.clone(),
+            idle_since: self.clock.now(),
         };
-        self.sessions.insert(handle.id, handle.clone());
+        self.registry.sessions.insert(handle.id, handle.clone());
         self.tasks.spawn(task.run(rx));
         handle
+    }
+
+    /// How many sessions are loaded (each is one task and its state).
+    pub fn live_sessions(&self) -> usize {
+        self.registry.sessions.len()
     }
 
     /// Waits for every session task to finish its current batch and stop
     /// (after `shutdown` was cancelled).
     pub async fn stopped(&self) {
-        self.sessions.clear();
+        self.registry.sessions.clear();
         self.tasks.close();
         self.tasks.wait().await;
     }
@@ -687,6 +705,9 @@ struct SessionTask {
     /// An answer of this batch did not fit in its connection's queue.
     overflowed: bool,
     shutdown: CancellationToken,
+    registry: Registry,
+    /// When the last message came: a closed session idle long enough unloads.
+    idle_since: Timestamp,
 }
 
 impl SessionTask {
@@ -700,7 +721,12 @@ impl SessionTask {
         let stopping = self.shutdown.clone().cancelled_owned();
         tokio::pin!(stopping);
         loop {
-            let wake = self.due().into_iter().chain(self.retry_at).min();
+            let wake = self
+                .due()
+                .into_iter()
+                .chain(self.retry_at)
+                .chain(self.unload_at())
+                .min();
             let clock = self.clock.clone();
             let timer = async move {
                 match wake {
@@ -715,7 +741,16 @@ impl SessionTask {
                     if n == 0 { break; }
                     self.handle_batch(std::mem::take(&mut batch)).await;
                 }
-                () = timer => self.handle_batch(Vec::new()).await,
+                () = timer => match self.unload_at() {
+                    Some(at) if self.clock.now() >= at => {
+                        if self.unload(&rx).await {
+                            break;
+                        }
+                        // Someone holds its handle: look again after another idle spell.
+                        self.idle_since = self.clock.now();
+                    }
+                    _ => self.handle_batch(Vec::new()).await,
+                },
             }
         }
         tracing::debug!(session = %self.state.id, "session task stopped");
@@ -748,7 +783,43 @@ impl SessionTask {
     /// One batch: decide every command against the state as it evolves, record
     /// connection changes and whatever the alarm rules say now, append it all
     /// in one commit, and only then answer and fan out.
+    /// When this session should unload: closed, followed by no one, nothing
+    /// to retry, and idle for [`UNLOAD_CLOSED_AFTER_MS`].
+    fn unload_at(&self) -> Option<Timestamp> {
+        (self.state.phase == protocol::SessionPhase::Closed
+            && self.subscribers.is_empty()
+            && self.retry_at.is_none())
+        .then(|| self.idle_since.plus_ms(UNLOAD_CLOSED_AFTER_MS))
+    }
+
+    /// Takes this session out of the registry so the task can end, if no one
+    /// holds its handle and nothing waits in its queue. Under the loading lock,
+    /// so no second task for it starts until it is out; a later visit rebuilds
+    /// it from the log, which holds all it had (a closed session records nothing).
+    async fn unload(&mut self, rx: &mpsc::Receiver<SessionMsg>) -> bool {
+        let _no_loading = self.registry.loading.lock().await;
+        let id = self.state.id;
+        // The registry's own handle is then the only sender: nothing more can
+        // be queued once it is out.
+        let Some((_, handle)) = self
+            .registry
+            .sessions
+            .remove_if(&id, |_, h| h.tx.strong_count() == 1)
+        else {
+            return false;
+        };
+        if !rx.is_empty() {
+            self.registry.sessions.insert(id, handle);
+            return false;
+        }
+        tracing::info!(session = %id, "closed session unloaded after being idle");
+        true
+    }
+
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
+        if !batch.is_empty() {
+            self.idle_since = self.clock.now();
+        }
         // Any batch retries what a failed one left; a new failure sets it again.
         self.retry_at = None;
         self.accepted.forget_before(self.clock.now());

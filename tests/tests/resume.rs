@@ -501,3 +501,65 @@ async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
     assert_eq!(log.iter().filter(|e| e.command == Some(fresh)).count(), 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_session_no_one_follows_is_unloaded_and_rebuilt_on_the_next_visit() {
+    let clock = holdspace::clock::Clock::manual(protocol::Timestamp(1_795_000_000_000));
+    let server = TestServer::start_on(clock.clone(), |_| {}).await;
+    let _open = server.group("still open", 1).await;
+    let group = server.group("closing", 1).await;
+    let s = group.session;
+    let token = server.staff_token(FACILITATOR).await;
+    let mut fac = TestClient::connect(server.addr, &token, s, None).await;
+    let (closed, _) = fac
+        .ok(Command::ChangePhase {
+            to: protocol::SessionPhase::Closed,
+        })
+        .await;
+    let hub = &server.app.hub;
+    assert_eq!(hub.live_sessions(), 2);
+
+    // Followed, a closed session stays loaded however long.
+    clock.advance(30 * 60 * 1000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(hub.live_sessions(), 2);
+
+    // Once no one follows it, it goes after ten idle minutes, not before; the
+    // open session stays.
+    fac.close().await;
+    let mut minutes = 0;
+    while hub.live_sessions() == 2 {
+        assert!(minutes < 20, "still loaded after {minutes} idle minutes");
+        clock.advance(60 * 1000);
+        minutes += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(minutes >= 10, "unloaded after {minutes} minutes");
+    assert_eq!(hub.live_sessions(), 1);
+
+    // The next visit rebuilds it from the log, as it was.
+    let mut fac = TestClient::connect(server.addr, &token, s, None).await;
+    let state = fac
+        .received
+        .iter()
+        .find_map(|m| match m {
+            ServerMessage::Snapshot { state } => Some(state.clone()),
+            _ => None,
+        })
+        .expect("a snapshot");
+    assert_eq!(
+        (state.phase, state.last_seq),
+        (protocol::SessionPhase::Closed, closed)
+    );
+    assert_eq!(hub.live_sessions(), 2);
+    let refused = fac.command(message(1)).await;
+    assert!(
+        matches!(&refused, ServerMessage::Rejected { rejection, .. } if rejection.code == protocol::RejectCode::SessionClosed),
+        "{refused:?}"
+    );
+    assert_eq!(
+        full_log(server.addr, &token, s).await.last().unwrap().seq,
+        closed
+    );
+    server.stop().await;
+}
