@@ -557,6 +557,9 @@ struct Accepted {
     /// Every sender seen, numbered by position (a session has a few dozen).
     senders: Vec<Actor>,
     answers: HashMap<(CommandId, u16), Answer>,
+    /// What does not fit the compact form (a seq past 2³², a 65 536th
+    /// sender), kept whole: empty in any real session, but never dropped.
+    wide: HashMap<(Actor, CommandId), (Seq, Seq, Timestamp)>,
     /// Answer times are whole seconds after this (rounded up).
     epoch: Timestamp,
     /// Old answers are swept out at most this often, not on every batch.
@@ -589,6 +592,7 @@ impl Accepted {
         Accepted {
             senders: Vec::new(),
             answers: HashMap::new(),
+            wide: HashMap::new(),
             epoch,
             next_sweep: epoch,
         }
@@ -601,27 +605,37 @@ impl Accepted {
 
     /// The first answer.
     fn get(&self, key: &(Actor, CommandId)) -> Option<CommandOutcome> {
-        let answer = self.answers.get(&self.slot(key)?)?;
-        let first = Seq(u64::from(answer.first));
+        let (first, last) = match self.slot(key).and_then(|slot| self.answers.get(&slot)) {
+            Some(answer) => {
+                let first = Seq(u64::from(answer.first));
+                (first, Seq(first.0 + u64::from(answer.span)))
+            }
+            None => self.wide.get(key).map(|&(first, last, _)| (first, last))?,
+        };
         Some(CommandOutcome::Accepted {
             first,
-            last: Seq(first.0 + u64::from(answer.span)),
+            last,
             repeated: false,
         })
     }
 
-    /// Remembers a key's first answer (a later one never replaces it). What
-    /// does not fit the compact form (a seq past 2³², a 65 536th sender) is
-    /// not remembered: a resend of it is then checked against the log.
+    /// Remembers a key's first answer (a later one never replaces it).
     fn insert(&mut self, key: (Actor, CommandId), first: Seq, last: Seq, at: Timestamp) {
+        if self.get(&key).is_some() {
+            return;
+        }
         if !self.senders.contains(&key.0) && self.senders.len() <= usize::from(u16::MAX) {
             self.senders.push(key.0);
         }
-        let Some(slot) = self.slot(&key) else { return };
-        let Some(answer) = Answer::compact(first, last, at.ms_since(self.epoch)) else {
-            return;
-        };
-        self.answers.entry(slot).or_insert(answer);
+        let compact = Answer::compact(first, last, at.ms_since(self.epoch));
+        match (self.slot(&key), compact) {
+            (Some(slot), Some(answer)) => {
+                self.answers.insert(slot, answer);
+            }
+            _ => {
+                self.wide.insert(key, (first, last, at));
+            }
+        }
     }
 
     /// Forgets answers older than the window (the log still has them); an
@@ -634,6 +648,8 @@ impl Accepted {
         let horizon = now.plus_ms(-REMEMBER_ACCEPTED_MS).ms_since(self.epoch);
         self.answers
             .retain(|_, answer| i64::from(answer.at_s) * 1000 > horizon);
+        let horizon = now.plus_ms(-REMEMBER_ACCEPTED_MS);
+        self.wide.retain(|_, (_, _, at)| *at > horizon);
         if self.answers.capacity() > 4 * self.answers.len().max(1024) {
             self.answers.shrink_to_fit();
         }
@@ -780,9 +796,6 @@ impl SessionTask {
         }
     }
 
-    /// One batch: decide every command against the state as it evolves, record
-    /// connection changes and whatever the alarm rules say now, append it all
-    /// in one commit, and only then answer and fan out.
     /// When this session should unload: closed, followed by no one, nothing
     /// to retry, and idle for [`UNLOAD_CLOSED_AFTER_MS`].
     fn unload_at(&self) -> Option<Timestamp> {
@@ -816,6 +829,9 @@ impl SessionTask {
         true
     }
 
+    /// One batch: decide every command against the state as it evolves, record
+    /// connection changes and whatever the alarm rules say now, append it all
+    /// in one commit, and only then answer and fan out.
     async fn handle_batch(&mut self, batch: Vec<SessionMsg>) {
         if !batch.is_empty() {
             self.idle_since = self.clock.now();
@@ -1344,6 +1360,14 @@ mod tests {
         assert_eq!(accepted.get(&key(9_999)), answer(20_003, 20_004));
         let other_sender = (Actor::System, key(1).1);
         assert_eq!(accepted.get(&other_sender), None, "keys are per sender");
+        // What does not fit 32 bits is kept whole, never dropped.
+        let big = (
+            Actor::System,
+            CommandId::from_uuid(uuid::Uuid::from_u128(1 << 100)),
+        );
+        accepted.insert(big, Seq(5_000_000_000), Seq(5_000_000_001), at(9_000));
+        accepted.insert(big, Seq(1), Seq(1), at(9_001));
+        assert_eq!(accepted.get(&big), answer(5_000_000_000, 5_000_000_001));
 
         // 500 s past the window: the answers of the first 500 s are gone,
         // none later (times are kept in whole seconds, rounded up).
@@ -1355,7 +1379,7 @@ mod tests {
         accepted.forget_before(at(5_200).plus_ms(REMEMBER_ACCEPTED_MS));
         assert!(accepted.get(&key(5_100)).is_some());
         accepted.forget_before(at(10_001).plus_ms(REMEMBER_ACCEPTED_MS));
-        assert!(accepted.answers.is_empty());
+        assert!(accepted.answers.is_empty() && accepted.wide.is_empty());
         assert!(
             accepted.answers.capacity() < 4 * 1024,
             "the table gives its memory back"

@@ -263,17 +263,6 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     }
     let (tx, rx) = mpsc::channel(app.config.outbound_queue);
     let outbox = Outbox::new(tx.clone(), Signal::default());
-    // The shutdown token is watched here, once, not polled by the reader and
-    // writer on every wake-up; this task ends with the connection.
-    tokio::spawn({
-        let (shutdown, halt) = (app.shutdown.clone(), outbox.halt.clone());
-        async move {
-            tokio::select! {
-                () = shutdown.cancelled() => halt.raise(),
-                () = halt.raised(Waiter::Shutdown) => {}
-            }
-        }
-    });
     let subscribed = match handle
         .subscribe(viewer, outbox.clone(), after.is_none())
         .await
@@ -307,6 +296,18 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     }
     tracing::info!(session = %handle.id, role = %principal.role(), after = after.map(|s| s.0), "connection subscribed");
 
+    // The shutdown token is watched here, once, not polled by the reader and
+    // writer on every wake-up; this task ends with the connection (the writer
+    // raises the halt when it ends; a token already cancelled is seen at once).
+    tokio::spawn({
+        let (shutdown, halt) = (app.shutdown.clone(), outbox.halt.clone());
+        async move {
+            tokio::select! {
+                () = shutdown.cancelled() => halt.raise(),
+                () = halt.raised(Waiter::Shutdown) => {}
+            }
+        }
+    });
     let done = Signal::default();
     let writer = tokio::spawn(write_loop(WriterStart {
         app: app.clone(),
