@@ -223,14 +223,46 @@ fn reading_status(rule: &AlarmRule, seat: &Seat) -> Option<ReadingStatus> {
     }
 }
 
+/// What an event changed that reading-driven rules read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Changed {
+    /// A vital reading of this kind.
+    Reading(VitalKind),
+    /// A rating.
+    Rating,
+    /// A dose (it moves the pre-dose baseline and what counts as after it).
+    Dose,
+    /// The rules themselves: every reading-driven rule is looked at afresh.
+    Rules,
+}
+
+/// Whether a rule's condition can change with `changed`. Readings of other
+/// kinds leave a rule's inputs (`reading_status`) as they were.
+fn reads(trigger: &Trigger, changed: Changed) -> bool {
+    match (trigger, changed) {
+        (_, Changed::Rules) => trigger.is_reading_driven(),
+        (Trigger::Vital { any }, Changed::Reading(kind)) => {
+            any.iter().any(|limit| kind_of(limit.component) == kind)
+        }
+        (Trigger::BpRiseFromBaseline { .. }, Changed::Reading(kind)) => {
+            kind == VitalKind::BloodPressure
+        }
+        (Trigger::BpRiseFromBaseline { .. }, Changed::Dose)
+        | (Trigger::Sedation { .. }, Changed::Rating) => true,
+        _ => false,
+    }
+}
+
 /// Keeps `seat.onsets` true after new readings or ratings: a reading-driven
 /// rule's condition holds since the first reading of the current run that met
-/// it. Called by the reducer.
+/// it. Called by the reducer, for every reading; only the rules that read what
+/// `changed` names are looked at (an SpO2 reading cannot move a BP rule).
 pub(crate) fn update_onsets(
     policy_rules: &[AlarmRule],
     session_rules: &[AlarmRule],
     seat: &mut Seat,
     at: Timestamp,
+    changed: Changed,
 ) {
     // Decided first, applied after, so that only a run just starting copies
     // its rule's id: the reducer runs this for every reading, twice on the
@@ -238,7 +270,7 @@ pub(crate) fn update_onsets(
     let mut started: Vec<String> = Vec::new();
     let mut ended: Vec<usize> = Vec::new();
     for rule in layered(policy_rules, session_rules, &seat.rule_overrides) {
-        if !rule.trigger.is_reading_driven() {
+        if !reads(&rule.trigger, changed) {
             continue;
         }
         let holds = reading_status(rule, seat).is_some_and(|s| s.holds);

@@ -221,6 +221,52 @@ fn bp_rise_of_40_systolic_or_25_diastolic_from_the_pre_dose_baseline() {
 }
 
 #[test]
+fn a_dose_recorded_late_puts_readings_already_taken_after_it() {
+    let (mut h, _) = dosed();
+    // A second participant: BP 126/80, then 170/80 ten minutes later, both
+    // before any dose is recorded for them, so neither is a rise.
+    let p = h.state.seats[1].id;
+    h.run(
+        facilitator(),
+        Command::SubmitArrival {
+            seat: p,
+            form: arrival(),
+        },
+    )
+    .unwrap();
+    h.run(
+        facilitator(),
+        Command::SetParticipantState {
+            seat: p,
+            to: ParticipantState::Ready,
+        },
+    )
+    .unwrap();
+    h.run(medical(), bp(p, 126.0, 80.0)).unwrap();
+    let baseline_at = h.now;
+    h.advance(10 * MIN);
+    h.run(medical(), bp(p, 170.0, 80.0)).unwrap();
+    assert_eq!(h.state.seat(p).unwrap().onset("bp-rise"), None);
+    // The dose was given between the two and is recorded now: the second
+    // reading is after it, 44 up from the pre-dose 126/80.
+    h.advance(MIN);
+    h.run(
+        medical(),
+        Command::RecordDose {
+            seat: p,
+            route: Route::Im,
+            mg: 35.0,
+            lot: "L1".into(),
+            administered_at: Some(baseline_at.plus_ms(5 * MIN)),
+            override_reason: Some("given before the high reading".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(h.state.seat(p).unwrap().onset("bp-rise"), Some(h.now));
+    assert!(active(&h, p, "bp-rise").is_some());
+}
+
+#[test]
 fn heart_rate_above_130_or_below_45_for_30_s() {
     let hr = |value| Measurement::HeartRate { value };
     boundaries(

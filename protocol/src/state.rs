@@ -430,7 +430,13 @@ impl SessionState {
                     .filter(|s| seat.is_none_or(|id| id == s.id))
                 {
                     s.onsets.retain(|o| o.rule != rule.id);
-                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, s, at);
+                    monitor::update_onsets(
+                        &policy.alarm_rules,
+                        rule_overrides,
+                        s,
+                        at,
+                        monitor::Changed::Rules,
+                    );
                 }
             }
             EventBody::AlarmRaised {
@@ -514,16 +520,19 @@ impl SessionState {
                     return true;
                 };
                 apply_to_seat(seat, body, at, seq, by);
-                if matches!(
-                    body,
-                    EventBody::VitalRecorded { .. }
-                        | EventBody::RatingRecorded { .. }
-                        | EventBody::DoseRecorded { .. }
-                ) {
+                let changed = match body {
+                    EventBody::VitalRecorded { reading, .. } => {
+                        Some(monitor::Changed::Reading(reading.measurement.kind()))
+                    }
+                    EventBody::RatingRecorded { .. } => Some(monitor::Changed::Rating),
+                    EventBody::DoseRecorded { .. } => Some(monitor::Changed::Dose),
+                    _ => None,
+                };
+                if let Some(changed) = changed {
                     // A condition holds from when the server learned of it: a
                     // device clock running ahead cannot delay an alarm, and a
                     // buffered reading cannot skip the confirmation delay.
-                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, seat, at);
+                    monitor::update_onsets(&policy.alarm_rules, rule_overrides, seat, at, changed);
                 }
             }
         }

@@ -623,13 +623,14 @@ fn command_for(
         },
         7 => Command::RecordVital {
             seat,
-            measurement: if pick.is_multiple_of(2) {
-                Measurement::Spo2 { value: x / 3.0 }
-            } else {
-                Measurement::BloodPressure {
+            measurement: match pick % 4 {
+                0 => Measurement::Spo2 { value: x / 3.0 },
+                1 => Measurement::BloodPressure {
                     systolic: x,
                     diastolic: x / 2.0,
-                }
+                },
+                2 => Measurement::HeartRate { value: x / 2.0 },
+                _ => Measurement::RespiratoryRate { value: x / 16.0 },
             },
             measured_at: Some(now.plus_ms(-(pick as i64) * MINUTE_MS)),
             device: pick.is_multiple_of(3).then(|| "oximeter-1".to_string()),
@@ -642,7 +643,11 @@ fn command_for(
             route: Route::SublingualOral,
             mg: x,
             lot: "L1".into(),
-            administered_at: None,
+            // Now and then given minutes ago and recorded late: the pre-dose
+            // baseline moves under readings already taken.
+            administered_at: pick
+                .is_multiple_of(3)
+                .then(|| now.plus_ms(-(i64::from(pick) + 1) * MINUTE_MS)),
         },
         9 => Command::Discharge {
             seat,
@@ -691,8 +696,10 @@ proptest! {
 
     /// Whatever anyone sends: seqs stay gap-free, replaying the log rebuilds the
     /// same state, every event survives a JSON round trip, no participant's
-    /// command touches another seat, and each participant's view from their
-    /// filtered stream equals the redaction of the full state.
+    /// command touches another seat, each participant's view from their
+    /// filtered stream equals the redaction of the full state, and the alarm
+    /// onsets the reducer keeps (looking only at the rules a reading feeds)
+    /// are what looking at every rule would give.
     #[test]
     fn arbitrary_command_sequences_keep_the_invariants(
         steps in prop::collection::vec((any_actor(), any_command(), 0i64..20 * MINUTE_MS), 1..120)
@@ -713,6 +720,18 @@ proptest! {
                     }
                 }
                 Err(_) => prop_assert_eq!(&h.state, &before, "a refusal changed the state"),
+            }
+            let SessionState { policy, rule_overrides, seats: now_seats, .. } = &h.state;
+            for seat in now_seats {
+                let mut every_rule = seat.clone();
+                crate::monitor::update_onsets(
+                    &policy.alarm_rules,
+                    rule_overrides,
+                    &mut every_rule,
+                    h.now,
+                    crate::monitor::Changed::Rules,
+                );
+                prop_assert_eq!(&every_rule.onsets, &seat.onsets, "onsets of seat {}", seat.id);
             }
         }
         for (i, e) in h.log.iter().enumerate() {

@@ -164,6 +164,28 @@ async fn storage_failures_refuse_commands_show_nothing_unsaved_and_heal_by_thems
     )
     .await;
 
+    // A phone connects while nothing can be written: its arrival is recorded
+    // once storage returns, without anyone sending anything more.
+    disk.fill();
+    let _phone = TestClient::connect(server.addr, &group.tokens[0], s, None).await;
+    // Longer than the session's retry after a failure (1 s): at least one
+    // retry fails too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !board
+            .events()
+            .iter()
+            .any(|e| matches!(e.body, EventBody::ParticipantConnected { .. })),
+        "nothing unsaved is shown"
+    );
+    disk.free();
+    board
+        .until(|m| {
+            matches!(m, ServerMessage::Event { event }
+                if event.body == EventBody::ParticipantConnected { seat: group.seats[0] })
+        })
+        .await;
+
     // Another process holds the write lock longer than the server waits (5 s).
     let db = data.join("holdspace.sqlite3");
     let locker = std::sync::Arc::new(std::sync::Mutex::new(None::<rusqlite::Connection>));
