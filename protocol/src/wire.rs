@@ -48,6 +48,11 @@ pub enum ClientMessage {
         id: CommandId,
         /// What the first send asked.
         command: Command,
+        /// The last seq the client had when it first sent the command: if it
+        /// was recorded, its events come after this one, and the server reads
+        /// only the log after it. Absent: the whole session's log is read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Seq>,
     },
     /// Ask for a fresh token before the current one expires. (An empty struct
     /// variant, not a unit one, so that unknown fields are refused here too.)

@@ -402,7 +402,9 @@ async fn add_seat(
     };
     // A request with an Idempotency-Key may be a resend, however late: have
     // the session check its log if it no longer remembers the key.
-    let retry = headers.contains_key("idempotency-key");
+    let retry = headers
+        .contains_key("idempotency-key")
+        .then_some(protocol::Seq(0));
     let first = match handle.command(p.actor(), key, command, retry).await? {
         CommandOutcome::Accepted { first, .. } => first,
         CommandOutcome::Rejected(r) => return Err(r.into()),

@@ -260,8 +260,9 @@ enum SessionMsg {
         actor: Actor,
         id: CommandId,
         command: Command,
-        /// The client says it sent this before (`ClientMessage::Retry`).
-        retry: bool,
+        /// The client says it sent this before (`ClientMessage::Retry`), when
+        /// it had seen the log up to this seq (0: it does not say).
+        retry: Option<Seq>,
         reply: Reply,
     },
     Subscribe {
@@ -291,13 +292,14 @@ pub struct SessionHandle {
 
 impl SessionHandle {
     /// Sends a command and waits for the session's answer (after the commit).
-    /// `retry`: the client sent this key before and never heard the answer.
+    /// `retry`: the client sent this key before and never heard the answer,
+    /// having seen the log up to this seq when it did (`Seq(0)`: unknown).
     pub async fn command(
         &self,
         actor: Actor,
         id: CommandId,
         command: Command,
-        retry: bool,
+        retry: Option<Seq>,
     ) -> Result<CommandOutcome, HubError> {
         let (reply, rx) = oneshot::channel();
         self.send_command(actor, id, command, retry, Reply::Caller(reply))
@@ -313,7 +315,7 @@ impl SessionHandle {
         actor: Actor,
         id: CommandId,
         command: Command,
-        retry: bool,
+        retry: Option<Seq>,
         reply: Reply,
     ) {
         let _ = self
@@ -855,7 +857,7 @@ impl SessionTask {
                 SessionMsg::Command {
                     actor,
                     id,
-                    retry: true,
+                    retry: Some(_),
                     reply,
                     ..
                 } if unknown.contains(&(actor, id)) => {
@@ -1040,11 +1042,13 @@ impl SessionTask {
     /// refused, never recorded blind.
     async fn recall_retries(&mut self, batch: &[SessionMsg]) -> Vec<(Actor, CommandId)> {
         let mut asked: Vec<(Actor, CommandId)> = Vec::new();
+        // One query for the batch, from the earliest point any of them names.
+        let mut after = self.state.last_seq;
         for msg in batch {
             if let SessionMsg::Command {
                 actor,
                 id,
-                retry: true,
+                retry: Some(sent_after),
                 ..
             } = msg
             {
@@ -1054,6 +1058,7 @@ impl SessionTask {
                     && !asked.contains(&key)
                 {
                     asked.push(key);
+                    after = after.min(*sent_after);
                 }
             }
         }
@@ -1061,7 +1066,7 @@ impl SessionTask {
             return asked;
         }
         let ids = asked.iter().map(|(_, id)| *id).collect();
-        match self.log.command_events(self.state.id, ids).await {
+        match self.log.command_events(self.state.id, after, ids).await {
             Ok(events) => {
                 let now = self.clock.now();
                 for key in asked {

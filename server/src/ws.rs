@@ -403,14 +403,15 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                             let reply = reply_to(&outbox, id, &mut slot);
                             // A full session queue holds this reader back, never past a halt.
                             tokio::select! {
-                                () = handle.send_command(actor, id, command, false, reply) => None,
+                                () = handle.send_command(actor, id, command, None, reply) => None,
                                 () = &mut halted => break,
                             }
                         }
-                        Ok(ClientMessage::Retry { id, command }) => {
+                        Ok(ClientMessage::Retry { id, command, after }) => {
                             let reply = reply_to(&outbox, id, &mut slot);
+                            let sent_after = after.unwrap_or(Seq(0));
                             tokio::select! {
-                                () = handle.send_command(actor, id, command, true, reply) => None,
+                                () = handle.send_command(actor, id, command, Some(sent_after), reply) => None,
                                 () = &mut halted => break,
                             }
                         }

@@ -467,7 +467,11 @@ async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
     clock.advance(11 * 60 * 1000);
     let _ = fac.drop_connection();
     let mut fac = TestClient::connect(server.addr, &token, s, Some(b)).await;
-    let retry = fac.retry_with_id(key, message.clone()).await;
+    // It says what it had seen when it first sent the command (the log up
+    // to just before it), so only the log since is read.
+    let retry = fac
+        .retry_with_id(key, message.clone(), Some(protocol::Seq(a.0 - 1)))
+        .await;
     assert_eq!(
         retry,
         ServerMessage::Accepted {
@@ -479,7 +483,7 @@ async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
     );
     // A retry of something never recorded is simply recorded, once.
     let fresh = CommandId::from_uuid(uuid::Uuid::new_v4());
-    let answer = fac.retry_with_id(fresh, message.clone()).await;
+    let answer = fac.retry_with_id(fresh, message.clone(), None).await;
     assert!(
         matches!(
             answer,
@@ -490,7 +494,7 @@ async fn a_retry_long_after_the_first_send_is_answered_from_the_log() {
         ),
         "{answer:?}"
     );
-    let again = fac.retry_with_id(fresh, message).await;
+    let again = fac.retry_with_id(fresh, message, Some(b)).await;
     assert!(
         matches!(again, ServerMessage::Accepted { repeated: true, .. }),
         "{again:?}"

@@ -333,9 +333,14 @@ impl TestClient {
     }
 
     /// Sends command `id` again as a retry and waits for its answer.
-    pub async fn retry_with_id(&mut self, id: CommandId, command: Command) -> ServerMessage {
+    pub async fn retry_with_id(
+        &mut self,
+        id: CommandId,
+        command: Command,
+        after: Option<Seq>,
+    ) -> ServerMessage {
         self.live
-            .send(&ClientMessage::Retry { id, command })
+            .send(&ClientMessage::Retry { id, command, after })
             .await
             .expect("send");
         self.answer(id).await

@@ -3,7 +3,7 @@
 //! offline) records it exactly once. The participant page keeps its outbox
 //! in the browser's storage, so a tap survives a reload.
 
-use protocol::{Command, CommandId};
+use protocol::{ClientMessage, Command, CommandId, Seq};
 use serde::{Deserialize, Serialize};
 
 /// One command and its key.
@@ -17,6 +17,38 @@ pub struct Queued {
     /// send it again as a `retry` (checked against the log however old).
     #[serde(default)]
     pub sent: bool,
+    /// The last seq this page had seen when the command first went out: if
+    /// the server recorded it, it did so after that, and a retry says so,
+    /// so that the server reads only the log since instead of the whole
+    /// session's. (Absent in an outbox stored before it existed.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Seq>,
+}
+
+impl Queued {
+    fn went_out(&mut self, seen: Seq) {
+        // Only the first send counts: a command stored before `after`
+        // existed keeps none (and the server reads the whole log for it).
+        if !self.sent {
+            self.after = Some(seen);
+        }
+        self.sent = true;
+    }
+
+    /// How to send it now: a first send is a `command`, any later one a
+    /// `retry` saying when it first went out.
+    pub fn message(&self) -> ClientMessage {
+        let (id, command) = (self.id, self.command.clone());
+        if self.sent {
+            ClientMessage::Retry {
+                id,
+                command,
+                after: self.after,
+            }
+        } else {
+            ClientMessage::Command { id, command }
+        }
+    }
 }
 
 /// Commands not yet answered, oldest first.
@@ -33,21 +65,23 @@ impl Outbox {
                 id,
                 command,
                 sent: false,
+                after: None,
             });
         }
     }
 
-    /// Command `id` has gone out.
-    pub fn sent(&mut self, id: CommandId) {
+    /// Command `id` has gone out; the page had seen the log up to `seen`.
+    pub fn sent(&mut self, id: CommandId, seen: Seq) {
         for q in self.pending.iter_mut().filter(|q| q.id == id) {
-            q.sent = true;
+            q.went_out(seen);
         }
     }
 
-    /// Every waiting command has now gone out at least once.
-    pub fn all_sent(&mut self) {
+    /// Every waiting command has now gone out at least once; the page had
+    /// seen the log up to `seen`.
+    pub fn all_sent(&mut self, seen: Seq) {
         for q in &mut self.pending {
-            q.sent = true;
+            q.went_out(seen);
         }
     }
 
@@ -112,14 +146,47 @@ mod tests {
         );
         assert!(Outbox::from_json("not json").is_empty());
 
-        // What went out once goes again as a retry, also after a reload; an
-        // outbox stored before `sent` existed reads as never sent.
+        // What went out once goes again as a retry, also after a reload,
+        // saying what the page had seen at the first send (not at later
+        // ones); an outbox stored before `sent` existed reads as never sent.
         assert!(!reloaded.pending()[0].sent);
-        reloaded.all_sent();
+        assert_eq!(
+            reloaded.pending()[0].message(),
+            ClientMessage::Command {
+                id: b,
+                command: ok.clone()
+            }
+        );
+        reloaded.all_sent(Seq(40));
+        reloaded.all_sent(Seq(52));
+        reloaded.push(a, ok.clone());
+        reloaded.sent(a, Seq(60));
         let again = Outbox::from_json(&reloaded.to_json());
         assert!(again.pending()[0].sent);
+        assert_eq!(
+            again.pending()[0].message(),
+            ClientMessage::Retry {
+                id: b,
+                command: ok.clone(),
+                after: Some(Seq(40))
+            }
+        );
+        assert_eq!(again.pending()[1].after, Some(Seq(60)));
         let old = r#"{"pending":[{"id":"00000000-0000-0000-0000-000000000002","command":{"type":"self_report","seat":"00000000-0000-0000-0000-000000000007","report":{"status":"ok"}}}]}"#;
         assert!(!Outbox::from_json(old).pending()[0].sent);
         assert_eq!(Outbox::from_json(old).pending().len(), 1);
+        // One sent before `after` existed: a retry that names no point, so
+        // the server reads the whole log for it.
+        let sent_before = old.replace(r#"}}}]"#, r#"}},"sent":true}]"#);
+        let mut stored = Outbox::from_json(&sent_before);
+        stored.all_sent(Seq(70));
+        assert_eq!(
+            stored.pending()[0].message(),
+            ClientMessage::Retry {
+                id: b,
+                command: ok,
+                after: None
+            }
+        );
     }
 }

@@ -188,20 +188,21 @@ impl LiveSession {
                     // One that went out before may have been recorded, its
                     // answer lost with the connection: a retry is checked
                     // against the log and never recorded twice.
-                    let (id, command) = (q.id, q.command);
-                    l.send(&if q.sent {
-                        ClientMessage::Retry { id, command }
-                    } else {
-                        ClientMessage::Command { id, command }
-                    });
+                    l.send(&q.message());
                     gone = true;
                 }
             });
         }
         if gone {
-            self.outbox.update(Outbox::all_sent);
+            let seen = self.seen();
+            self.outbox.update(|o| o.all_sent(seen));
             self.persist();
         }
+    }
+
+    /// The last seq this page has seen (what a command sent now comes after).
+    fn seen(&self) -> Seq {
+        self.followed.with_untracked(FollowedSession::resume_point)
     }
 
     fn settle(&self, id: CommandId) {
@@ -270,7 +271,8 @@ impl LiveSession {
                 .is_some()
         });
         if gone {
-            self.outbox.update(|o| o.sent(id));
+            let seen = self.seen();
+            self.outbox.update(|o| o.sent(id, seen));
             self.persist();
         }
         Ok(id)
