@@ -2,8 +2,10 @@
 //! by the real server: a staff member logs in and opens a session, two
 //! participants join on their own "phones", one asks for support, the board
 //! shows it, staff acknowledge, the participant sees it and the other
-//! participant sees none of it; and a staff board that loses its connection
-//! recovers with nothing missing.
+//! participant sees none of it; a staff board that loses its connection
+//! recovers with nothing missing; and a phone whose answer to a tap is lost
+//! retries it minutes later, from the point it first sent it, and the tap is
+//! recorded once.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`scripts/test`
 //! installs them) and the built app (`cargo run -p xtask -- build-web`).
@@ -11,12 +13,13 @@
 use crate::support::*;
 use fantoccini::Locator;
 use holdspace_tests::chromium::{Browser, Driver};
-use protocol::{Command, Measurement, Viewer};
+use protocol::{ClientMessage, Command, EventBody, Measurement, SelfReport, ServerMessage, Viewer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 fn dist() -> PathBuf {
@@ -160,11 +163,23 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
     server.stop().await;
 }
 
-/// A TCP relay the test can cut, to take a browser offline.
+/// A TCP relay the test can cut, to take a browser offline, or hold, so that
+/// what the browser sends arrives and the server's answers do not. It keeps
+/// what went through each connection, both ways, to read the WebSocket frames
+/// afterwards.
 struct Relay {
     addr: SocketAddr,
     blocked: Arc<AtomicBool>,
+    held: tokio::sync::watch::Sender<bool>,
     links: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    traffic: Arc<Mutex<Vec<Traffic>>>,
+}
+
+/// The bytes that crossed one relayed connection.
+#[derive(Default)]
+struct Traffic {
+    up: Vec<u8>,
+    down: Vec<u8>,
 }
 
 impl Relay {
@@ -173,20 +188,63 @@ impl Relay {
         let relay = Relay {
             addr: listener.local_addr().unwrap(),
             blocked: Default::default(),
+            held: tokio::sync::watch::Sender::new(false),
             links: Default::default(),
+            traffic: Default::default(),
         };
-        let (blocked, links) = (relay.blocked.clone(), relay.links.clone());
+        let (blocked, links, traffic) = (
+            relay.blocked.clone(),
+            relay.links.clone(),
+            relay.traffic.clone(),
+        );
+        let held = relay.held.clone();
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if blocked.load(Ordering::SeqCst) {
                     continue; // dropped: the connection fails
                 }
-                let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
+                let link = {
+                    let mut all = traffic.lock().unwrap();
+                    all.push(Traffic::default());
+                    all.len() - 1
+                };
+                let (traffic, mut held) = (traffic.clone(), held.subscribe());
+                let task = tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut in_r, mut in_w) = inbound.into_split();
+                    let (mut out_r, mut out_w) = outbound.into_split();
+                    let up = async {
+                        let mut buf = vec![0; 16 * 1024];
+                        while let Ok(n @ 1..) = in_r.read(&mut buf).await {
+                            traffic.lock().unwrap()[link]
+                                .up
+                                .extend_from_slice(&buf[..n]);
+                            if out_w.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = out_w.shutdown().await;
+                    };
+                    let down = async {
+                        let mut buf = vec![0; 16 * 1024];
+                        while let Ok(n @ 1..) = out_r.read(&mut buf).await {
+                            // Held: the server's bytes wait here, and are
+                            // lost if the relay is cut meanwhile.
+                            let _ = held.wait_for(|held| !held).await;
+                            traffic.lock().unwrap()[link]
+                                .down
+                                .extend_from_slice(&buf[..n]);
+                            if in_w.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = in_w.shutdown().await;
+                    };
+                    tokio::join!(up, down);
                 });
-                links.lock().unwrap().push(link.abort_handle());
+                links.lock().unwrap().push(task.abort_handle());
             }
         });
         relay
@@ -198,11 +256,80 @@ impl Relay {
         for link in self.links.lock().unwrap().drain(..) {
             link.abort();
         }
+        self.held.send_replace(false);
     }
 
     fn restore(&self) {
         self.blocked.store(false, Ordering::SeqCst);
     }
+
+    /// What the server sends stops short of the browser (until `cut`).
+    fn hold_answers(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Every WebSocket message that went through, in order per connection:
+    /// (what the browser sent, what it received).
+    fn messages(&self) -> (Vec<ClientMessage>, Vec<ServerMessage>) {
+        let (mut sent, mut received) = (Vec::new(), Vec::new());
+        for link in self.traffic.lock().unwrap().iter() {
+            let Some(up) = link.up.strip_prefix(b"GET /ws") else {
+                continue; // the page and its files, not the live connection
+            };
+            for text in websocket_texts(after_http_head(up)) {
+                sent.push(serde_json::from_str(&text).expect("the browser sends messages"));
+            }
+            for text in websocket_texts(after_http_head(&link.down)) {
+                received.push(serde_json::from_str(&text).expect("the server sends messages"));
+            }
+        }
+        (sent, received)
+    }
+}
+
+fn after_http_head(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    &bytes[end + 4..]
+}
+
+/// The text messages in a stream of WebSocket frames (RFC 6455 section 5.2),
+/// unmasking what a browser sent. A frame cut short by the relay ends it.
+fn websocket_texts(mut bytes: &[u8]) -> Vec<String> {
+    let mut texts = Vec::new();
+    while bytes.len() >= 2 {
+        let (opcode, masked) = (bytes[0] & 0x0f, bytes[1] & 0x80 != 0);
+        assert_eq!(bytes[0] & 0x80, 0x80, "unfragmented messages");
+        let (len, mut at) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 if bytes.len() >= 10 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            126 | 127 => break,
+            n => (n as usize, 2),
+        };
+        let mask = if masked {
+            let Some(mask) = bytes.get(at..at + 4) else {
+                break;
+            };
+            at += 4;
+            mask.to_vec()
+        } else {
+            vec![0; 4]
+        };
+        let Some(payload) = bytes.get(at..at + len) else {
+            break;
+        };
+        if opcode == 1 {
+            let unmasked = payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m);
+            texts.push(String::from_utf8(unmasked.collect()).expect("a text frame is UTF-8"));
+        }
+        bytes = &bytes[at + len..];
+    }
+    texts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,5 +420,136 @@ async fn a_staff_board_that_loses_its_connection_recovers_with_nothing_missing()
     );
     assert_eq!(timeline.matches("SpO2 91 %").count(), 1, "{timeline}");
     staff.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_whose_answer_is_lost_is_recorded_once_when_the_phone_retries_minutes_later() {
+    // The server's clock stands still until moved, starting at the browser's now.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let clock = holdspace::clock::Clock::manual(protocol::Timestamp(wall.as_millis() as i64));
+    let server = TestServer::start_on(clock.clone(), |c| c.web_dir = Some(dist())).await;
+    let staff = server.staff(FACILITATOR).await;
+    let s = staff.create_session("lost answer").await.unwrap().id;
+    let seat = staff
+        .add_seat(
+            s,
+            &protocol::rest::AddSeat {
+                display_name: "Ana".into(),
+                weight_kg: Some(61.0),
+                location: None,
+            },
+        )
+        .await
+        .unwrap()
+        .seat;
+    let code = staff.join_code(s, seat).await.unwrap().code;
+    let relay = Relay::start(server.addr).await;
+    let base = format!("http://{}", relay.addr);
+    let driver = Driver::start().await;
+    let phone = driver.browser(360, 800).await;
+    join(&phone, &base, &code).await;
+    let token = server.staff_token(FACILITATOR).await;
+    let arrival = full_log(server.addr, &token, s)
+        .await
+        .into_iter()
+        .find(|e| matches!(e.body, EventBody::ArrivalRecorded { .. }))
+        .expect("the arrival is recorded")
+        .seq;
+
+    // The tap reaches the server; its answer does not reach the phone.
+    relay.hold_answers();
+    phone.click_on(".big.help").await;
+    let deadline = Instant::now() + PATIENCE;
+    let support = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the tap never reached the server"
+        );
+        let log = full_log(server.addr, &token, s).await;
+        if let Some(e) = log.into_iter().find(|e| {
+            matches!(
+                e.body,
+                EventBody::SelfReported {
+                    report: SelfReport::NeedSupport { .. },
+                    ..
+                }
+            )
+        }) {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id = support.command.expect("from a command");
+    relay.cut();
+    phone.wait_for(".fb.saved").await;
+
+    // Past the five minutes the session remembers answers for: the retry is
+    // answered from the log.
+    clock.advance(11 * 60 * 1000);
+    relay.restore();
+    phone.wait_for(".fb.sent").await;
+    let deadline = Instant::now() + PATIENCE;
+    let outbox = loop {
+        let stored: serde_json::Value = phone
+            .execute(
+                "return Object.keys(localStorage).filter(k => k.startsWith('holdspace.outbox.')).map(k => localStorage.getItem(k)).join()",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let stored = stored.as_str().unwrap_or_default().to_owned();
+        if stored == r#"{"pending":[]}"# || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(outbox, r#"{"pending":[]}"#, "the answer settles the tap");
+
+    let log = full_log(server.addr, &token, s).await;
+    let recorded: Vec<_> = log.iter().filter(|e| e.command == Some(id)).collect();
+    assert!(
+        recorded
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::SelfReported { .. }))
+            .count()
+            == 1,
+        "the tap is recorded once: {recorded:?}"
+    );
+
+    // On the wire: the command once, then a retry saying what the phone had
+    // seen when it first sent it, answered as already recorded.
+    let (sent, received) = relay.messages();
+    let mine: Vec<_> = sent
+        .iter()
+        .filter(|m| match m {
+            ClientMessage::Command { id: i, .. } | ClientMessage::Retry { id: i, .. } => *i == id,
+            _ => false,
+        })
+        .collect();
+    let [
+        ClientMessage::Command { .. },
+        ClientMessage::Retry { after, .. },
+    ] = mine[..]
+    else {
+        panic!("sent once, then retried: {mine:?}");
+    };
+    let after = after.expect("the retry says what the phone had seen");
+    assert!(
+        arrival <= after && after < support.seq,
+        "seen {after}: after its arrival ({arrival}), before the tap ({})",
+        support.seq
+    );
+    let answers: Vec<_> = received
+        .iter()
+        .filter(|m| matches!(m, ServerMessage::Accepted { id: i, .. } if *i == id))
+        .collect();
+    assert!(
+        matches!(answers[..], [ServerMessage::Accepted { repeated: true, first, .. }] if *first == support.seq),
+        "one answer reached the phone, from the log: {answers:?}"
+    );
+    phone.quit().await;
     server.stop().await;
 }
