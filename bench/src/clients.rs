@@ -109,17 +109,9 @@ pub struct Who {
 
 /// Opens a connection and says hello (Holdspace: hello → welcome;
 /// Socket.IO: open → connect to the default namespace).
-async fn open(
-    run: &Run,
-    who: &Who,
-    after: Option<u64>,
-    receive_buffer: Option<u32>,
-) -> anyhow::Result<Ws> {
+async fn open(run: &Run, who: &Who, after: Option<u64>) -> anyhow::Result<Ws> {
     let _turn = run.opening.acquire().await?;
     let socket = TcpSocket::new_v4()?;
-    if let Some(bytes) = receive_buffer {
-        socket.set_recv_buffer_size(bytes)?;
-    }
     let stream = socket.connect(run.addr).await?;
     stream.set_nodelay(true)?;
     let addr = run.addr;
@@ -249,11 +241,51 @@ fn read(target: Target, text: &str) -> Frame<'_> {
     }
 }
 
+/// When the extra board of session 0 stops reading, counted from the start
+/// of the load: for `length`, `from` on, and again every `every` if set;
+/// only stalls that end by `until` (the end of the measured window), so that
+/// the board has caught up when the run is checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Stall {
+    pub from: Duration,
+    pub length: Duration,
+    pub every: Option<Duration>,
+    pub until: Duration,
+}
+
+/// How long after a stall ends a message still counts as sent "during" it:
+/// meanwhile the board reads what queued up while it stalled.
+pub const CATCH_UP: Duration = Duration::from_secs(2);
+
+impl Stall {
+    /// For a message sent `at` after the start: the stall cycle it falls in,
+    /// and whether it was sent during the stall or the catch-up after it.
+    pub fn phase(&self, at: Duration) -> (u32, bool) {
+        let Some(since) = at.checked_sub(self.from) else {
+            return (0, false);
+        };
+        let every = self.every.unwrap_or(Duration::MAX);
+        let cycle = (since.as_millis() / every.as_millis().max(1)) as u32;
+        let into = since.saturating_sub(every.saturating_mul(cycle));
+        (cycle, into < self.length + CATCH_UP)
+    }
+
+    /// When the `n`th stall begins, after the start.
+    fn begins(&self, n: u32) -> Option<Duration> {
+        let at = match self.every {
+            None if n > 0 => None,
+            None => Some(self.from),
+            Some(every) => Some(self.from + every * n),
+        }?;
+        (at + self.length <= self.until).then_some(at)
+    }
+}
+
 /// Starts every client of every session; returns when all are connected.
 pub async fn start(
     run: &Arc<Run>,
     plan: &Plan,
-    stall: Option<(Duration, Duration)>,
+    stall: Option<Stall>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::new();
     let mut opening = Vec::new();
@@ -284,7 +316,7 @@ pub async fn start(
             Board::new(who("medical", 0, &plan.medical), 2, false, seats.clone()),
         ];
         if n == 0
-            && let Some((from, length)) = stall
+            && let Some(stall) = stall
         {
             let mut stalled = Board::new(
                 who("facilitator", 0, &plan.facilitators[0]),
@@ -292,7 +324,7 @@ pub async fn start(
                 false,
                 seats.clone(),
             );
-            stalled.stall = Some((from, length));
+            stalled.stall = Some(stall);
             boards.push(stalled);
         }
         for board in boards {
@@ -335,7 +367,7 @@ struct Board {
     index: u8,
     checks: bool,
     seats: Arc<Vec<String>>,
-    stall: Option<(Duration, Duration)>,
+    stall: Option<Stall>,
 }
 
 /// What the stalled board saw, checked at the end of the run.
@@ -372,8 +404,7 @@ impl Board {
     }
 
     async fn run(self, run: Arc<Run>, phase: Duration) -> Started {
-        let buffer = self.stall.map(|_| 4096);
-        let ws = open(&run, &self.who, None, buffer).await?;
+        let ws = open(&run, &self.who, None).await?;
         Ok(tokio::spawn(async move {
             if let Err(e) = self.live(&run, ws, phase).await
                 && !run.stop.is_cancelled()
@@ -394,20 +425,17 @@ impl Board {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (mut last_seq, mut checked) = (0u64, 0usize);
         let mut report = StallReport::default();
-        let stall_at = self
-            .stall
-            .map(|(from, length)| (Instant::now() + from, length));
-        let mut stalled = false;
-        let mut resuming = false;
+        let started = Instant::now();
+        let (mut stalls, mut resuming) = (0, false);
         loop {
-            if let Some((at, length)) = stall_at
-                && !stalled
-                && Instant::now() >= at
+            if let Some(stall) = self.stall
+                && let Some(begins) = stall.begins(stalls)
+                && started.elapsed() >= begins
             {
                 // A frozen tab: read nothing for a while.
-                stalled = true;
+                stalls += 1;
                 tokio::select! {
-                    () = tokio::time::sleep(length) => {}
+                    () = tokio::time::sleep(stall.length) => {}
                     () = run.stop.cancelled() => break,
                 }
             }
@@ -421,7 +449,7 @@ impl Board {
                     continue;
                 }
                 () = run.stop.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_millis(200)), if stall_at.is_some() && !stalled => continue,
+                () = tokio::time::sleep(Duration::from_millis(200)), if self.stall.is_some() => continue,
             };
             let text = match frame {
                 Some(Ok(Message::Text(text))) => text,
@@ -515,8 +543,7 @@ impl Board {
             bail!("connection lost");
         }
         report.resumes += 1;
-        let buffer = self.stall.map(|_| 4096);
-        open(run, &self.who, Some(last_seq), buffer).await
+        open(run, &self.who, Some(last_seq)).await
     }
 }
 
@@ -552,7 +579,7 @@ async fn phone_run(
     support: bool,
     phase: Duration,
 ) -> Started {
-    let mut ws = open(&run, &who, None, None).await?;
+    let mut ws = open(&run, &who, None).await?;
     Ok(tokio::spawn(async move {
         if !run.started().await {
             return;
@@ -589,7 +616,7 @@ async fn phone_run(
 /// The device bridge: 12 oximeters at 1 Hz (SpO2 and pulse in turn), and a
 /// BP for one participant every 25 s (each every 5 min).
 async fn bridge_run(run: Arc<Run>, who: Who, seats: Arc<Vec<String>>, phase: Duration) -> Started {
-    let mut ws = open(&run, &who, None, None).await?;
+    let mut ws = open(&run, &who, None).await?;
     Ok(tokio::spawn(async move {
         if !run.started().await {
             return;
@@ -650,6 +677,34 @@ async fn bridge_run(run: Arc<Run>, who: Who, seats: Arc<Vec<String>>, phase: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_placed_in_its_stall_cycle() {
+        let s = |secs| Duration::from_secs(secs);
+        let stall = Stall {
+            from: s(15),
+            length: s(10),
+            every: Some(s(30)),
+            until: s(100),
+        };
+        // Before the first stall; in it; in the catch-up; after it; the
+        // next cycle's stall and its quiet part.
+        assert_eq!(stall.phase(s(3)), (0, false));
+        assert_eq!(stall.phase(s(15)), (0, true));
+        assert_eq!(stall.phase(s(26)), (0, true));
+        assert_eq!(stall.phase(s(27)), (0, false));
+        assert_eq!(stall.phase(s(45)), (1, true));
+        assert_eq!(stall.phase(s(60)), (1, false));
+        assert_eq!(stall.begins(2), Some(s(75)));
+        assert_eq!(stall.begins(3), None, "it would end after the window");
+        let once = Stall {
+            every: None,
+            ..stall
+        };
+        assert_eq!(once.phase(s(500)), (0, false));
+        assert_eq!(once.phase(s(20)), (0, true));
+        assert_eq!(once.begins(1), None);
+    }
 
     #[test]
     fn frames_are_read_for_every_target() {

@@ -56,9 +56,15 @@ struct Load {
     #[arg(long, default_value_t = 30)]
     seconds: u64,
     /// Holdspace only: one extra board in the first session stops reading
-    /// this many seconds, 5 s into the measured window, then resumes.
+    /// this many seconds, 5 s into the measured window, then resumes (only
+    /// stalls that end inside the window are made).
     #[arg(long)]
     stall: Option<u64>,
+    /// With `--stall`: stall again every this many seconds, and compare the
+    /// other boards' latency during the stalls (and 2 s after each) with the
+    /// rest of the same window.
+    #[arg(long, requires = "stall")]
+    stall_every: Option<u64>,
     /// Record the server's memory every this many seconds of the window.
     #[arg(long)]
     sample_every: Option<u64>,
@@ -100,6 +106,67 @@ pub struct Outcome {
     loadgen_cpu_s: f64,
     memory_samples: Vec<(u64, f64)>,
     stall: Option<clients::StallReport>,
+    stall_phases: Option<StallPhases>,
+}
+
+/// With `--stall-every`: the other boards' latency for messages sent during a
+/// stall (or the catch-up after it) against the rest of the same window.
+#[derive(serde::Serialize, Debug)]
+struct StallPhases {
+    during: Percentiles,
+    outside: Percentiles,
+    /// p99 in ms per stall cycle: (during, outside).
+    cycles: Vec<(f64, f64)>,
+}
+
+#[derive(serde::Serialize, Debug)]
+struct Percentiles {
+    timed: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+}
+
+impl Percentiles {
+    fn of(mut us: Vec<u32>) -> Percentiles {
+        us.sort_unstable();
+        Percentiles {
+            timed: us.len(),
+            p50_ms: percentile_ms(&us, 0.5),
+            p99_ms: percentile_ms(&us, 0.99),
+            p999_ms: percentile_ms(&us, 0.999),
+        }
+    }
+}
+
+impl StallPhases {
+    fn of(stall: &clients::Stall, timed: Vec<(Duration, u32)>) -> StallPhases {
+        let mut by_phase: std::collections::BTreeMap<(u32, bool), Vec<u32>> = Default::default();
+        for (at, us) in timed {
+            by_phase.entry(stall.phase(at)).or_default().push(us);
+        }
+        let cycles = by_phase.keys().map(|&(c, _)| c).max().unwrap_or(0);
+        let p99 = |key| {
+            by_phase
+                .get(&key)
+                .map_or(f64::NAN, |v: &Vec<u32>| Percentiles::of(v.clone()).p99_ms)
+        };
+        let cycles = (0..=cycles)
+            .map(|c| (p99((c, true)), p99((c, false))))
+            .collect();
+        let all = |during: bool| {
+            by_phase
+                .iter()
+                .filter(|((_, d), _)| *d == during)
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect::<Vec<u32>>()
+        };
+        StallPhases {
+            during: Percentiles::of(all(true)),
+            outside: Percentiles::of(all(false)),
+            cycles,
+        }
+    }
 }
 
 impl Outcome {
@@ -206,8 +273,16 @@ async fn one(
     let stall = load
         .stall
         .filter(|_| target == Target::Holdspace)
-        .map(|s| (Duration::from_secs(load.warmup + 5), Duration::from_secs(s)));
+        .map(|s| clients::Stall {
+            from: Duration::from_secs(load.warmup + 5),
+            length: Duration::from_secs(s),
+            every: load.stall_every.map(Duration::from_secs),
+            until: Duration::from_secs(load.warmup + load.seconds),
+        });
     let tasks = clients::start(&run, &plan, stall).await?;
+    if stall.is_some_and(|s| s.every.is_some()) {
+        let _ = run.rec.timeline.set(std::time::Instant::now());
+    }
     run.go.cancel();
     let sockets = run.sockets.load(Ordering::Relaxed);
     eprintln!("   {sockets} sockets open; warming up {} s", load.warmup);
@@ -275,6 +350,9 @@ async fn one(
         loadgen_cpu_s: own_cpu,
         memory_samples,
         stall: clients::STALL.lock().expect("stall").take(),
+        stall_phases: stall
+            .filter(|s| s.every.is_some())
+            .map(|s| StallPhases::of(&s, run.rec.timed())),
     })
 }
 
@@ -318,5 +396,13 @@ fn print_row(o: &Outcome) {
     }
     if let Some(stall) = &o.stall {
         println!("  stalled board: {stall:?}");
+    }
+    if let Some(phases) = &o.stall_phases {
+        println!(
+            "  others, sent during a stall or its catch-up: {:?}",
+            phases.during
+        );
+        println!("  others, sent outside them: {:?}", phases.outside);
+        println!("  p99 ms per cycle (during, outside): {:?}", phases.cycles);
     }
 }

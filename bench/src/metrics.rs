@@ -3,9 +3,9 @@
 //! /proc; the load generator's own CPU time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 const SHARDS: usize = 64;
 
@@ -19,6 +19,8 @@ struct Flight {
 struct Shard {
     flights: HashMap<u64, Flight>,
     latencies_us: Vec<u32>,
+    /// With `Recorder::timeline`: (ms after the start when sent, latency µs).
+    timed: Vec<(u32, u32)>,
 }
 
 /// Shared by every client task of a run.
@@ -35,6 +37,9 @@ pub struct Recorder {
     pub duplicates: AtomicU64,
     /// Commands the server refused.
     pub refused: AtomicU64,
+    /// Set at the start of the load to also keep when each timed message
+    /// was sent (to compare parts of one window).
+    pub timeline: OnceLock<Instant>,
 }
 
 impl Recorder {
@@ -48,6 +53,7 @@ impl Recorder {
             frames: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            timeline: OnceLock::new(),
         }
     }
 
@@ -102,6 +108,10 @@ impl Recorder {
                 .as_micros()
                 .min(u128::from(u32::MAX)) as u32;
             shard.latencies_us.push(us);
+            if let Some(start) = self.timeline.get() {
+                let at = sent.saturating_duration_since(*start).as_millis() as u32;
+                shard.timed.push((at, us));
+            }
         }
     }
 
@@ -133,6 +143,21 @@ impl Recorder {
         }
         all.sort_unstable();
         (all, lost)
+    }
+
+    /// With a timeline: every timed latency (µs) with when it was sent.
+    pub fn timed(&self) -> Vec<(Duration, u32)> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().expect("shard");
+            all.extend(
+                shard
+                    .timed
+                    .iter()
+                    .map(|&(at, us)| (Duration::from_millis(at.into()), us)),
+            );
+        }
+        all
     }
 }
 

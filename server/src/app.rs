@@ -9,10 +9,11 @@ use crate::hub::Hub;
 use crate::store::{SqliteStore, StoreError};
 use axum::serve::ListenerExt as _;
 use protocol::Timestamp;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -127,8 +128,8 @@ impl App {
     }
 }
 
-/// Serves the API, the WebSocket hub and the web app on `listener` until
-/// `shutdown` is cancelled, then shuts down gracefully.
+/// Serves the API, the WebSocket hub and the web app on `listener` (from
+/// [`listen`]) until `shutdown` is cancelled, then shuts down gracefully.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -138,7 +139,30 @@ pub async fn run(
     serve(app, listener).await
 }
 
-/// Serves a started [`App`] (see [`run`]).
+/// Send buffer asked for on every connection (Linux doubles it). The
+/// kernel's own default grows to 4 MiB for a client that stops reading:
+/// ten thousand events, minutes of a session, that the server would not see
+/// as a backlog. Bounded, the backlog lands in the connection's queue, and a
+/// client too far behind is told to resume from the log
+/// ([`Config::outbound_queue`]). Still ample: 256 KiB a round trip.
+pub const SEND_BUFFER: u32 = 128 * 1024;
+
+/// The listening socket for [`serve`]: connections inherit its bounded send
+/// buffer ([`SEND_BUFFER`]).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restart may bind while old connections
+    // linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Serves a started [`App`] (see [`run`]) on a listener from [`listen`].
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), ServerError> {
     let router = api::router(app.clone());
     let stop = app.shutdown.clone();

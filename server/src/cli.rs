@@ -13,7 +13,6 @@ use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -189,9 +188,8 @@ async fn serve(args: ServeArgs, demo_pace: Option<f64>) -> anyhow::Result<()> {
         "holdspace-data"
     })?;
     let data_dir = config.data_dir.clone();
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener =
+        crate::listen(args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let app = App::start(config, Clock::system(), shutdown.clone())

@@ -40,5 +40,5 @@ pub mod signal;
 pub mod store;
 pub mod ws;
 
-pub use app::{App, ServerError, run, serve};
+pub use app::{App, ServerError, listen, run, serve};
 pub use config::Config;

@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// How long any single expected message may take before a test fails.
@@ -89,7 +88,7 @@ impl TestServer {
         let dir = TempDir::new("server");
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = holdspace::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let app = App::start(config, clock, shutdown.clone()).await.unwrap();
