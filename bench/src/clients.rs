@@ -251,6 +251,9 @@ pub struct Stall {
     pub length: Duration,
     pub every: Option<Duration>,
     pub until: Duration,
+    /// A control run: the board keeps reading, so the same windows measure
+    /// what the load alone does to latency over the run.
+    pub control: bool,
 }
 
 /// How long after a stall ends a message still counts as sent "during" it:
@@ -434,9 +437,11 @@ impl Board {
             {
                 // A frozen tab: read nothing for a while.
                 stalls += 1;
-                tokio::select! {
-                    () = tokio::time::sleep(stall.length) => {}
-                    () = run.stop.cancelled() => break,
+                if !stall.control {
+                    tokio::select! {
+                        () = tokio::time::sleep(stall.length) => {}
+                        () = run.stop.cancelled() => break,
+                    }
                 }
             }
             let frame = tokio::select! {
@@ -686,6 +691,7 @@ mod tests {
             length: s(10),
             every: Some(s(30)),
             until: s(100),
+            control: false,
         };
         // Before the first stall; in it; in the catch-up; after it; the
         // next cycle's stall and its quiet part.

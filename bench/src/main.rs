@@ -65,6 +65,10 @@ struct Load {
     /// rest of the same window.
     #[arg(long, requires = "stall")]
     stall_every: Option<u64>,
+    /// With `--stall-every`: a control run. The board keeps reading, and the
+    /// same windows are compared, which shows how latency drifts without a stall.
+    #[arg(long, requires = "stall_every")]
+    stall_control: bool,
     /// Record the server's memory every this many seconds of the window.
     #[arg(long)]
     sample_every: Option<u64>,
@@ -113,6 +117,8 @@ pub struct Outcome {
 /// stall (or the catch-up after it) against the rest of the same window.
 #[derive(serde::Serialize, Debug)]
 struct StallPhases {
+    /// A control run: the board did not stall (`--stall-control`).
+    control: bool,
     during: Percentiles,
     outside: Percentiles,
     /// p99 in ms per stall cycle: (during, outside).
@@ -162,6 +168,7 @@ impl StallPhases {
                 .collect::<Vec<u32>>()
         };
         StallPhases {
+            control: stall.control,
             during: Percentiles::of(all(true)),
             outside: Percentiles::of(all(false)),
             cycles,
@@ -278,6 +285,7 @@ async fn one(
             length: Duration::from_secs(s),
             every: load.stall_every.map(Duration::from_secs),
             until: Duration::from_secs(load.warmup + load.seconds),
+            control: load.stall_control,
         });
     let tasks = clients::start(&run, &plan, stall).await?;
     if stall.is_some_and(|s| s.every.is_some()) {
