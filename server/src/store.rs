@@ -114,7 +114,42 @@ pub struct SqliteStore {
 
 /// The schema, one migration per version; `PRAGMA user_version` records how
 /// many have run. Never edit a released step: add the next.
-const MIGRATIONS: [&str; 3] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
+const MIGRATIONS: [&str; 4] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+
+/// A session's events are found through `session_events`, where the writer
+/// adds each session's latest events about once a second, all at once
+/// ([`index_due`]), instead of an index entry per event: each live session's
+/// entries end on a leaf of their own, so an index kept up to date at every
+/// commit rewrote one 4-KiB page per event and tripled the writer's time
+/// (docs/benchmarks.md). Every event before `session_events_upto` is in it;
+/// after it, a session's events above its highest indexed seq are read by
+/// position.
+const MIGRATION_4: &str = "
+CREATE TABLE session_events (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+INSERT INTO session_events (session_id, seq, position)
+    SELECT session_id, seq, position FROM events ORDER BY session_id, seq;
+DROP INDEX events_by_session;
+CREATE TABLE session_events_upto (position INTEGER NOT NULL);
+INSERT INTO session_events_upto (position) SELECT COALESCE(MAX(position), 0) FROM events;
+";
+
+/// Adds every event after the mark to `session_events` (at start-up, and
+/// after a failure lost track of what was added).
+const INDEX_EVENTS: &str = "
+INSERT OR IGNORE INTO session_events (session_id, seq, position)
+    SELECT session_id, seq, position FROM events
+    WHERE position > (SELECT position FROM session_events_upto)
+    ORDER BY session_id, seq;
+UPDATE session_events_upto SET position = (SELECT COALESCE(MAX(position), 0) FROM events);
+";
+
+/// How long a session's events wait to be added to `session_events`.
+const INDEX_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The log in arrival order. Keyed by (session, seq), every commit rewrote one
 /// page per session it touched and split them every few events: at 500 live
@@ -241,6 +276,16 @@ impl SqliteStore {
     /// Opens (creating if needed) `holdspace.sqlite3` in `dir`, locks the
     /// directory against a second server, and starts the writer thread.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_indexing_every(dir, INDEX_INTERVAL)
+    }
+
+    /// [`SqliteStore::open`], adding a session's events to `session_events`
+    /// once they have waited `index_interval` (a test asks for never, to
+    /// read across the mark).
+    fn open_indexing_every(
+        dir: &Path,
+        index_interval: Duration,
+    ) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         let lock_path = dir.join("holdspace.lock");
@@ -256,10 +301,12 @@ impl SqliteStore {
         // (the default 2 MiB is ~500 pages: a few hundred sessions).
         writer_conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};"))?;
         migrate(&writer_conn)?;
+        // What a crash left unindexed, so that reads start from the index.
+        writer_conn.execute_batch(&format!("BEGIN IMMEDIATE; {INDEX_EVENTS} COMMIT;"))?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
             .name("holdspace-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx))
+            .spawn(move || writer_loop(writer_conn, rx, index_interval))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteStore {
             path,
@@ -557,14 +604,35 @@ impl EventLog for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
         let fut = read_with(self.readers.clone(), self.path.clone(), move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT event FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(
-                params![session.to_string(), after.0 as i64, limit as i64],
-                |r| r.get::<_, String>(0),
-            )?;
-            rows.map(|row| decode_event(session, &row?)).collect()
+            let id = session.to_string();
+            // One snapshot for both parts: an index flush between them would
+            // otherwise move events from the second to the first unseen.
+            let snapshot = c.unchecked_transaction()?;
+            let mut texts: Vec<String> = c
+                .prepare_cached(
+                    "SELECT e.event FROM session_events s JOIN events e ON e.position = s.position
+                     WHERE s.session_id = ?1 AND s.seq > ?2 ORDER BY s.seq LIMIT ?3",
+                )?
+                .query_map(params![id, after.0 as i64, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if texts.len() < limit {
+                let rest = c
+                    .prepare_cached(
+                        "SELECT event FROM events
+                         WHERE position > (SELECT position FROM session_events_upto)
+                           AND session_id = ?1 AND seq > ?2
+                           AND seq > (SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?1)
+                         ORDER BY position LIMIT ?3",
+                    )?
+                    .query_map(
+                        params![id, after.0 as i64, (limit - texts.len()) as i64],
+                        |r| r.get::<_, String>(0),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                texts.extend(rest);
+            }
+            snapshot.commit()?;
+            texts.iter().map(|t| decode_event(session, t)).collect()
         });
         Box::pin(fut)
     }
@@ -582,21 +650,40 @@ impl EventLog for SqliteStore {
         // ~1 ms per 1,000 rows, and the session waits meanwhile.
         let fut = read_with(self.readers.clone(), self.path.clone(), move |c| {
             let marks: Vec<String> = (0..commands.len()).map(|i| format!("?{}", i + 3)).collect();
-            let mut stmt = c.prepare(&format!(
-                "SELECT event FROM events WHERE session_id = ?1 AND seq > ?2 AND command_id IN ({}) ORDER BY seq",
-                marks.join(", ")
-            ))?;
+            let marks = marks.join(", ");
             use rusqlite::types::Value;
-            let values = [
+            let values: Vec<Value> = [
                 Value::Text(session.to_string()),
                 Value::Integer(after.0 as i64),
             ]
             .into_iter()
-            .chain(commands.iter().map(|id| Value::Text(id.to_string())));
-            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                r.get::<_, String>(0)
-            })?;
-            rows.map(|row| decode_event(session, &row?)).collect()
+            .chain(commands.iter().map(|id| Value::Text(id.to_string())))
+            .collect();
+            let snapshot = c.unchecked_transaction()?;
+            let mut texts = Vec::new();
+            for sql in [
+                format!(
+                    "SELECT e.event FROM session_events s JOIN events e ON e.position = s.position
+                     WHERE s.session_id = ?1 AND s.seq > ?2 AND e.command_id IN ({marks}) ORDER BY s.seq"
+                ),
+                format!(
+                    "SELECT event FROM events
+                     WHERE position > (SELECT position FROM session_events_upto)
+                       AND session_id = ?1 AND seq > ?2 AND command_id IN ({marks})
+                       AND seq > (SELECT COALESCE(MAX(seq), 0) FROM session_events WHERE session_id = ?1)
+                     ORDER BY position"
+                ),
+            ] {
+                let mut stmt = c.prepare(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                    r.get::<_, String>(0)
+                })?;
+                for row in rows {
+                    texts.push(row?);
+                }
+            }
+            snapshot.commit()?;
+            texts.iter().map(|t| decode_event(session, t)).collect()
         });
         Box::pin(fut)
     }
@@ -659,7 +746,121 @@ impl Row {
     }
 }
 
+/// What the writer thread knows of the log beyond what the database checks.
+#[derive(Default)]
+struct Appended {
+    /// The last seq appended per session, in the open transaction or before:
+    /// `session_events` would refuse a seq twice only once it is added there;
+    /// this refuses it at once.
+    last: std::collections::HashMap<SessionId, u64>,
+    /// Events appended and not yet in `session_events`, per session.
+    pending: std::collections::HashMap<SessionId, Pending>,
+    /// A failure may have lost track of `pending`: the next pass adds every
+    /// event after the mark instead.
+    rescan: bool,
+}
+
+/// One session's events waiting for `session_events`.
+struct Pending {
+    since: Instant,
+    /// (seq, position), in order.
+    entries: Vec<(u64, i64)>,
+}
+
+thread_local! {
+    static APPENDED: std::cell::RefCell<Appended> = Default::default();
+}
+
+/// After any failure: the open transaction may not hold what was noted.
+fn forget_appended() {
+    APPENDED.with(|a| {
+        let mut a = a.borrow_mut();
+        a.last.clear();
+        a.pending.clear();
+        a.rescan = true;
+    });
+}
+
+/// Adds to `session_events` the events of every session whose first waiting
+/// event has waited `older_than`, and moves the mark up to the first event
+/// still waiting. Sessions fall due at different moments, so each commit adds
+/// a few sessions' events and none stalls on all of them.
+fn index_due(c: &Connection, older_than: Duration) -> rusqlite::Result<()> {
+    APPENDED.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.rescan {
+            c.execute_batch(INDEX_EVENTS)?;
+            a.pending.clear();
+            a.rescan = false;
+            return Ok(());
+        }
+        let due: Vec<SessionId> = a
+            .pending
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() >= older_than)
+            .map(|(s, _)| *s)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut insert = c.prepare_cached(
+            "INSERT INTO session_events (session_id, seq, position) VALUES (?1, ?2, ?3)",
+        )?;
+        for session in due {
+            let Some(pending) = a.pending.remove(&session) else {
+                continue;
+            };
+            let id = session.to_string();
+            for (seq, position) in pending.entries {
+                insert.execute(params![id, seq as i64, position])?;
+            }
+        }
+        let first_waiting = a
+            .pending
+            .values()
+            .filter_map(|p| p.entries.first())
+            .map(|&(_, position)| position)
+            .min();
+        let upto: i64 = match first_waiting {
+            Some(position) => position - 1,
+            None => c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
+                r.get(0)
+            })?,
+        };
+        c.prepare_cached("UPDATE session_events_upto SET position = ?1")?
+            .execute([upto])?;
+        Ok(())
+    })
+}
+
+/// The last seq of `session` in the log (0 for none).
+fn last_seq(c: &Connection, session: SessionId) -> rusqlite::Result<u64> {
+    let last: Option<i64> = c
+        .prepare_cached(
+            "SELECT MAX(seq) FROM (
+                 SELECT MAX(seq) AS seq FROM session_events WHERE session_id = ?1
+                 UNION ALL
+                 SELECT MAX(seq) FROM events
+                 WHERE position > (SELECT position FROM session_events_upto) AND session_id = ?1)",
+        )?
+        .query_row([session.to_string()], |r| r.get(0))?;
+    Ok(last.unwrap_or(0).max(0) as u64)
+}
+
 fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), StoreError> {
+    for e in events {
+        let last = match APPENDED.with(|a| a.borrow().last.get(&e.session).copied()) {
+            Some(last) => last,
+            None => last_seq(c, e.session)?,
+        };
+        if e.seq.0 <= last {
+            return Err(StoreError::Corrupt(format!(
+                "seq {} of session {} is already recorded",
+                e.seq, e.session
+            )));
+        }
+        APPENDED.with(|a| a.borrow_mut().last.insert(e.session, e.seq.0));
+    }
     let mut insert = c.prepare_cached(
         "INSERT INTO events (session_id, seq, at, command_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -671,6 +872,18 @@ fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), S
             row.command,
             row.json
         ])?;
+        let position = c.last_insert_rowid();
+        APPENDED.with(|a| {
+            a.borrow_mut()
+                .pending
+                .entry(e.session)
+                .or_insert_with(|| Pending {
+                    since: Instant::now(),
+                    entries: Vec::new(),
+                })
+                .entries
+                .push((e.seq.0, position))
+        });
         // The sessions table is an index for listing; the log stays the truth.
         match &e.body {
             EventBody::SessionCreated { clinic, title, .. } => {
@@ -701,7 +914,7 @@ fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), S
 /// batch is saved, every job is told so, and no later job of the batch runs
 /// outside a transaction (each would otherwise commit on its own while its
 /// caller hears "failed").
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>, index_interval: Duration) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut last_commit: Option<Instant> = None;
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
@@ -716,6 +929,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
         }
         last_commit = Some(Instant::now());
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            forget_appended();
             fail_all(jobs.drain(..).map(|j| j.done), &e.to_string());
             continue;
         }
@@ -738,6 +952,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
             let closed = if result.is_ok() {
                 run_cached(&conn, "RELEASE job")
             } else {
+                forget_appended();
                 conn.execute_batch("ROLLBACK TO job; RELEASE job")
             };
             let result = match closed {
@@ -747,6 +962,20 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
             results.push((job.done, result));
         }
         let rest: Vec<_> = queue.map(|j| j.done).collect();
+        if lost.is_none() {
+            // In the batch's transaction, in a savepoint of its own: if it
+            // fails, the events are still committed and a later pass adds them.
+            let indexed = run_cached(&conn, "SAVEPOINT job")
+                .and_then(|()| index_due(&conn, index_interval))
+                .and_then(|()| run_cached(&conn, "RELEASE job"));
+            if let Err(e) = indexed {
+                forget_appended();
+                tracing::error!(error = %e, "could not index the latest events; reads find them by position");
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
+            }
+        }
         let outcome = match lost {
             Some(reason) => Err(reason),
             None => conn.execute_batch("COMMIT").map_err(|e| {
@@ -762,6 +991,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
                 fail_all(rest.into_iter(), "the write was not attempted");
             }
             Err(reason) => {
+                forget_appended();
                 tracing::error!(error = %reason, "the batch is not recorded");
                 fail_all(
                     results.into_iter().map(|(done, _)| done).chain(rest),
@@ -959,6 +1189,90 @@ mod tests {
         let again = log.append(vec![phase_event(b, 5, 7)]).await;
         assert!(again.is_err(), "a seq recorded twice must be refused");
         assert_eq!(log.read(b, Seq(0), 100).await.unwrap().len(), 5);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Adds the events not yet in `session_events` now, not at the next
+    /// second's commit.
+    async fn index_now(store: &SqliteStore) {
+        let done = store
+            .submit(Box::new(|c| {
+                index_due(c, Duration::ZERO)?;
+                Ok(Box::new(()) as Box<dyn Any + Send>)
+            }))
+            .unwrap();
+        done.await.unwrap().unwrap();
+    }
+
+    /// Reads find a session's events whether they are in `session_events`
+    /// yet or only in the log after it, and across the boundary; a seq is
+    /// refused twice on either side of it; reopening indexes the rest.
+    #[tokio::test]
+    async fn reads_join_the_indexed_events_and_the_latest_ones() {
+        let dir = temp_dir();
+        let (a, b) = (
+            SessionId::from_uuid(uuid::Uuid::new_v4()),
+            SessionId::from_uuid(uuid::Uuid::new_v4()),
+        );
+        let store = SqliteStore::open_indexing_every(&dir, Duration::from_secs(3600)).unwrap();
+        let log: &dyn EventLog = &store;
+        let mut a_all = Vec::new();
+        for seq in 1..=4 {
+            let e = phase_event(a, seq, seq as i64);
+            a_all.push(e.clone());
+            log.append(vec![e, phase_event(b, seq, seq as i64)])
+                .await
+                .unwrap();
+        }
+        index_now(&store).await;
+        for seq in 5..=6 {
+            let e = phase_event(a, seq, seq as i64);
+            a_all.push(e.clone());
+            log.append(vec![e]).await.unwrap();
+        }
+        let upto: i64 = store
+            .read(
+                |c| Ok(c.query_row("SELECT position FROM session_events_upto", [], |r| r.get(0))?),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            upto, 8,
+            "the first eight events are indexed, a's last two are not"
+        );
+        assert_eq!(log.read(a, Seq(0), 100).await.unwrap(), a_all);
+        assert_eq!(log.read(a, Seq(2), 3).await.unwrap(), a_all[2..5]);
+        assert_eq!(log.read(a, Seq(5), 3).await.unwrap(), a_all[5..6]);
+        assert_eq!(log.read(b, Seq(3), 100).await.unwrap().len(), 1);
+        let ids = vec![a_all[1].command.unwrap(), a_all[5].command.unwrap()];
+        assert_eq!(
+            log.command_events(a, Seq(0), ids).await.unwrap(),
+            vec![a_all[1].clone(), a_all[5].clone()]
+        );
+        for (session, seq) in [(a, 3), (a, 6), (b, 4)] {
+            let again = log.append(vec![phase_event(session, seq, 9)]).await;
+            assert!(again.is_err(), "seq {seq} recorded twice must be refused");
+        }
+        log.append(vec![phase_event(b, 5, 9)]).await.unwrap();
+        drop(store);
+
+        let store = SqliteStore::open(&dir).unwrap();
+        let (indexed, logged): (i64, i64) = store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM session_events), (SELECT COUNT(*) FROM events)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!((indexed, logged), (11, 11), "opening indexes what was left");
+        let log: &dyn EventLog = &store;
+        assert_eq!(log.read(a, Seq(0), 100).await.unwrap(), a_all);
+        assert!(log.append(vec![phase_event(a, 6, 10)]).await.is_err());
+        log.append(vec![phase_event(a, 7, 10)]).await.unwrap();
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
