@@ -121,7 +121,7 @@ const MIGRATIONS: [&str; 4] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_
 /// ([`index_due`]), instead of an index entry per event: each live session's
 /// entries end on a leaf of their own, so an index kept up to date at every
 /// commit rewrote one 4-KiB page per event and tripled the writer's time
-/// (docs/benchmarks.md). Every event before `session_events_upto` is in it;
+/// (docs/benchmarks.md). Every event at or before `session_events_upto` is in it;
 /// after it, a session's events above its highest indexed seq are read by
 /// position.
 const MIGRATION_4: &str = "
@@ -758,6 +758,10 @@ struct Appended {
     /// A failure may have lost track of `pending`: the next pass adds every
     /// event after the mark instead.
     rescan: bool,
+    /// Calls of `insert_events`: a failed job that made none leaves all of
+    /// the above true (a refused account or join code must not cost every
+    /// session a look through the log).
+    calls: u64,
 }
 
 /// One session's events waiting for `session_events`.
@@ -768,7 +772,13 @@ struct Pending {
 }
 
 thread_local! {
+    /// The writer thread's own. The mark logic relies on every event being
+    /// appended through `insert_events` on that thread.
     static APPENDED: std::cell::RefCell<Appended> = Default::default();
+}
+
+fn insert_events_calls() -> u64 {
+    APPENDED.with(|a| a.borrow().calls)
 }
 
 /// After any failure: the open transaction may not hold what was noted.
@@ -848,6 +858,7 @@ fn last_seq(c: &Connection, session: SessionId) -> rusqlite::Result<u64> {
 }
 
 fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), StoreError> {
+    APPENDED.with(|a| a.borrow_mut().calls += 1);
     for e in events {
         let last = match APPENDED.with(|a| a.borrow().last.get(&e.session).copied()) {
             Some(last) => last,
@@ -937,6 +948,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>, index_interva
         let mut lost: Option<String> = None;
         let mut queue = jobs.drain(..);
         for job in queue.by_ref() {
+            let calls = insert_events_calls();
             let result = run_cached(&conn, "SAVEPOINT job")
                 .map_err(StoreError::from)
                 .and_then(|()| (job.work)(&conn));
@@ -952,7 +964,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>, index_interva
             let closed = if result.is_ok() {
                 run_cached(&conn, "RELEASE job")
             } else {
-                forget_appended();
+                if insert_events_calls() != calls {
+                    forget_appended();
+                }
                 conn.execute_batch("ROLLBACK TO job; RELEASE job")
             };
             let result = match closed {
