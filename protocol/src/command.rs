@@ -301,6 +301,13 @@ impl fmt::Display for CommandKind {
 }
 
 impl Command {
+    /// Whether deciding it uses [`crate::decide::Context::fresh_id`] (it
+    /// creates a seat). The server makes a random id only then: one costs a
+    /// system call, and most commands are readings.
+    pub fn creates_id(&self) -> bool {
+        matches!(self, Command::AddSeat { .. })
+    }
+
     /// This command's row in the permission table.
     pub fn kind(&self) -> CommandKind {
         match self {

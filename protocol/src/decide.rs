@@ -24,7 +24,8 @@ pub struct Context {
     /// The server's time now.
     pub now: Timestamp,
     /// A fresh UUID made by the server, for a command that creates something
-    /// (a seat). `protocol` has no randomness of its own.
+    /// (a seat; [`Command::creates_id`]). `protocol` has no randomness of its
+    /// own.
     pub fresh_id: Uuid,
 }
 

@@ -701,6 +701,18 @@ pub fn next_deadline(state: &SessionState, now: Timestamp) -> Option<Timestamp> 
 /// Only events about the seat, a session-wide change or the deadline itself
 /// passing can move it, so a session task keeps one per seat.
 pub fn seat_deadline(state: &SessionState, seat: &Seat, now: Timestamp) -> Option<Timestamp> {
+    deadline_of(state, seat, now, true)
+}
+
+/// [`seat_deadline`], taking reading-driven rules from `seat.onsets` if
+/// `from_onsets`, else from the readings themselves (what the tests compare
+/// it with).
+pub(crate) fn deadline_of(
+    state: &SessionState,
+    seat: &Seat,
+    now: Timestamp,
+    from_onsets: bool,
+) -> Option<Timestamp> {
     if state.phase == SessionPhase::Closed {
         return None;
     }
@@ -710,12 +722,25 @@ pub fn seat_deadline(state: &SessionState, seat: &Seat, now: Timestamp) -> Optio
             .into_iter()
             .filter(|r| r.enabled)
         {
-            let active = state
-                .alarms
-                .iter()
-                .any(|a| a.seat == seat.id && a.rule == rule.id);
+            let active = || {
+                state
+                    .alarms
+                    .iter()
+                    .any(|a| a.seat == seat.id && a.rule == rule.id)
+            };
+            if from_onsets && rule.trigger.is_reading_driven() {
+                // The reducer keeps `seat.onsets` as exactly the reading-driven
+                // rules that hold, so the readings need not be looked at again:
+                // this runs after every batch, for every rule of the seat.
+                if let Some(since) = seat.onset(&rule.id)
+                    && !active()
+                {
+                    times.push(since.plus_ms(i64::from(rule.confirm_s) * 1000));
+                }
+                continue;
+            }
             match condition(rule, seat, state, now) {
-                Status::Met { since, .. } if !active => {
+                Status::Met { since, .. } if !active() => {
                     times.push(since.plus_ms(i64::from(rule.confirm_s) * 1000))
                 }
                 Status::Unmet { from: Some(at), .. } => times.push(at),

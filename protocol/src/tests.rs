@@ -699,7 +699,8 @@ proptest! {
     /// command touches another seat, each participant's view from their
     /// filtered stream equals the redaction of the full state, and the alarm
     /// onsets the reducer keeps (looking only at the rules a reading feeds)
-    /// are what looking at every rule would give.
+    /// are what looking at every rule would give, and so is each seat's
+    /// deadline taken from them.
     #[test]
     fn arbitrary_command_sequences_keep_the_invariants(
         steps in prop::collection::vec((any_actor(), any_command(), 0i64..20 * MINUTE_MS), 1..120)
@@ -732,6 +733,11 @@ proptest! {
                     crate::monitor::Changed::Rules,
                 );
                 prop_assert_eq!(&every_rule.onsets, &seat.onsets, "onsets of seat {}", seat.id);
+                prop_assert_eq!(
+                    crate::monitor::seat_deadline(&h.state, seat, h.now),
+                    crate::monitor::deadline_of(&h.state, seat, h.now, false),
+                    "deadline of seat {}", seat.id
+                );
             }
         }
         for (i, e) in h.log.iter().enumerate() {

@@ -169,15 +169,10 @@ impl Drop for ConnectionReply {
     }
 }
 
-/// The `event` message for `event`: the same text as serializing
-/// [`ServerMessage::Event`], without copying the event into one first.
-fn event_message_json(event: &Event) -> String {
-    #[derive(serde::Serialize)]
-    #[serde(tag = "type", rename = "event")]
-    struct EventMessage<'a> {
-        event: &'a Event,
-    }
-    serde_json::to_string(&EventMessage { event }).expect("events serialize")
+/// The `event` message for an event stored as `json`: the same text as
+/// serializing [`ServerMessage::Event`], from the text the log already made.
+fn event_message_json(json: &str) -> String {
+    format!(r#"{{"type":"event","event":{json}}}"#)
 }
 
 /// The wire message answering command `id`.
@@ -434,7 +429,8 @@ impl Hub {
                 policy,
             },
         };
-        let events = self.log.append(vec![event]).await?;
+        let recorded = self.log.append(vec![event]).await?;
+        let events: Vec<Event> = recorded.into_iter().map(|r| r.event).collect();
         Ok(self.start(
             SessionState::from_events(id, &events),
             IdempotencyIndex::new(self.clock.now()),
@@ -915,10 +911,10 @@ impl SessionTask {
             Fate::Saved
         } else {
             match self.log.append(std::mem::take(&mut work.events)).await {
-                Ok(events) => {
-                    for event in &events {
-                        self.committed.apply(event);
-                        self.fan_out(event);
+                Ok(recorded) => {
+                    for r in &recorded {
+                        self.committed.apply(&r.event);
+                        self.fan_out(&r.event, &r.json);
                     }
                     Fate::Saved
                 }
@@ -1151,7 +1147,11 @@ impl SessionTask {
         let ctx = Context {
             actor,
             now: self.clock.now(),
-            fresh_id: uuid::Uuid::new_v4(),
+            fresh_id: if command.creates_id() {
+                uuid::Uuid::new_v4()
+            } else {
+                uuid::Uuid::nil()
+            },
         };
         match decide(&self.state, &ctx, &command) {
             Err(rejection) => {
@@ -1201,7 +1201,7 @@ impl SessionTask {
     /// Sends one committed event to every subscriber allowed to see it. A
     /// subscriber whose queue is full is told it fell behind and dropped; it
     /// resumes from the log, so nothing is lost and nobody else waits.
-    fn fan_out(&mut self, event: &Event) {
+    fn fan_out(&mut self, event: &Event, json: &str) {
         let mut text: Option<Utf8Bytes> = None;
         let session = self.state.id;
         let audience = event.body.audience();
@@ -1212,7 +1212,7 @@ impl SessionTask {
             if !audience.includes(sub.viewer) {
                 return true;
             }
-            let keep = deliver(sub, event, &mut text, session);
+            let keep = deliver(sub, event, json, &mut text, session);
             if !keep {
                 connections.closed(sub);
             }
@@ -1280,12 +1280,13 @@ impl Connections {
 fn deliver(
     sub: &Subscriber,
     event: &Event,
+    json: &str,
     text: &mut Option<Utf8Bytes>,
     session: SessionId,
 ) -> bool {
     // (A subscriber told it fell behind is removed at once, so none is here.)
     let text = text
-        .get_or_insert_with(|| event_message_json(event).into())
+        .get_or_insert_with(|| event_message_json(json).into())
         .clone();
     match sub.outbox.tx.try_send(Outbound::Text(text)) {
         Ok(()) => true,
@@ -1324,7 +1325,7 @@ mod tests {
                 text: "Water is on the side table \"here\"".into(),
             },
         };
-        let text = event_message_json(&event);
+        let text = event_message_json(&serde_json::to_string(&event).unwrap());
         assert_eq!(
             text,
             serde_json::to_string(&ServerMessage::Event {

@@ -52,9 +52,10 @@ impl From<rusqlite::Error> for StoreError {
 /// table, a JetStream stream per session) implements this and nothing in the
 /// hub changes.
 pub trait EventLog: Send + Sync + 'static {
-    /// Appends events and resolves once they are durable, handing them back.
-    /// Events of one call are committed together or not at all.
-    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+    /// Appends events and resolves once they are durable, handing them back
+    /// with the text each was stored as. Events of one call are committed
+    /// together or not at all.
+    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Recorded>, StoreError>>;
 
     /// Events of `session` with `after < seq`, in order, at most `limit`.
     fn read(
@@ -76,6 +77,16 @@ pub trait EventLog: Send + Sync + 'static {
         after: Seq,
         commands: Vec<CommandId>,
     ) -> BoxFuture<'static, Result<Vec<Event>, StoreError>>;
+}
+
+/// An event the log holds, with its JSON text as stored: the session task
+/// sends that text on instead of serializing the event a second time.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The event.
+    pub event: Event,
+    /// `serde_json` of `event`.
+    pub json: String,
 }
 
 type WriteResult = Result<Box<dyn Any + Send>, StoreError>;
@@ -579,20 +590,28 @@ impl Drop for SqliteStore {
 }
 
 impl EventLog for SqliteStore {
-    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Event>, StoreError>> {
+    fn append(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Recorded>, StoreError>> {
         // Rows are made here, on the session's task, so the one writer thread
         // spends its time in SQLite only.
         let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>();
         let submitted = rows.and_then(|rows| {
             self.submit(Box::new(move |c| {
                 insert_events(c, &events, &rows)?;
-                Ok(Box::new(events))
+                let recorded: Vec<Recorded> = events
+                    .into_iter()
+                    .zip(rows)
+                    .map(|(event, row)| Recorded {
+                        event,
+                        json: row.json,
+                    })
+                    .collect();
+                Ok(Box::new(recorded))
             }))
         });
         Box::pin(async move {
             let boxed = submitted?.await.map_err(|_| StoreError::Closed)??;
             Ok(*boxed
-                .downcast::<Vec<Event>>()
+                .downcast::<Vec<Recorded>>()
                 .expect("append returns its events"))
         })
     }
@@ -804,10 +823,13 @@ fn index_due(c: &Connection, older_than: Duration) -> rusqlite::Result<()> {
             a.rescan = false;
             return Ok(());
         }
+        // One clock reading for all: this looks at every live session's
+        // entry at every commit.
+        let now = Instant::now();
         let due: Vec<SessionId> = a
             .pending
             .iter()
-            .filter(|(_, p)| p.since.elapsed() >= older_than)
+            .filter(|(_, p)| now.saturating_duration_since(p.since) >= older_than)
             .map(|(s, _)| *s)
             .collect();
         if due.is_empty() {
