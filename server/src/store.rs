@@ -14,7 +14,8 @@ use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -113,6 +114,11 @@ const WRITER_CACHE_KIB: u32 = 32 * 1024;
 /// few sessions send further apart than this and never wait; under load a
 /// write waits at most this long more.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+/// WAL pages past which the writer copies the log into the database file
+/// (SQLite's own default). It does so after answering the batch whose commit
+/// went past it: SQLite's automatic checkpoint runs inside that `COMMIT`, so
+/// the batch's events waited for the copy before anyone saw them.
+const CHECKPOINT_PAGES: i32 = 1000;
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -306,7 +312,7 @@ impl SqliteStore {
             return Err(StoreError::InUse(dir.to_path_buf()));
         }
         let path = dir.join("holdspace.sqlite3");
-        let writer_conn = open_connection(&path)?;
+        let mut writer_conn = open_connection(&path)?;
         // Every live session adds to its own leaf of the log's index; a cache
         // that holds them all spares the writer re-reading them from the file
         // (the default 2 MiB is ~500 pages: a few hundred sessions).
@@ -314,10 +320,18 @@ impl SqliteStore {
         migrate(&writer_conn)?;
         // What a crash left unindexed, so that reads start from the index.
         writer_conn.execute_batch(&format!("BEGIN IMMEDIATE; {INDEX_EVENTS} COMMIT;"))?;
+        // In place of SQLite's automatic checkpoint (see CHECKPOINT_PAGES):
+        // the log's length after each commit, for the writer to act on.
+        let wal_pages = Arc::new(AtomicI32::new(0));
+        let seen = wal_pages.clone();
+        writer_conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
+            seen.store(pages, Ordering::Relaxed);
+            Ok(())
+        }))?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
             .name("holdspace-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, index_interval))
+            .spawn(move || writer_loop(writer_conn, rx, index_interval, wal_pages))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteStore {
             path,
@@ -947,7 +961,12 @@ fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), S
 /// batch is saved, every job is told so, and no later job of the batch runs
 /// outside a transaction (each would otherwise commit on its own while its
 /// caller hears "failed").
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>, index_interval: Duration) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<WriteJob>,
+    index_interval: Duration,
+    wal_pages: Arc<AtomicI32>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut last_commit: Option<Instant> = None;
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
@@ -1025,6 +1044,16 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<WriteJob>, index_interva
                     let _ = done.send(result);
                 }
                 fail_all(rest.into_iter(), "the write was not attempted");
+                if wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
+                    // As SQLite's own would (passive: readers are not waited
+                    // for), once the batch is answered. A failure leaves the
+                    // pages in the log, which stays the truth; the next commit
+                    // tries again.
+                    let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(e) = copied {
+                        tracing::warn!(error = %e, "could not copy the log into the database file");
+                    }
+                }
             }
             Err(reason) => {
                 forget_appended();
@@ -1239,6 +1268,42 @@ mod tests {
             }))
             .unwrap();
         done.await.unwrap().unwrap();
+    }
+
+    /// The writer copies the log into the database file once the WAL passes
+    /// CHECKPOINT_PAGES (SQLite's own automatic checkpoint is replaced), so
+    /// the WAL stays near that size instead of growing with the data.
+    #[tokio::test]
+    async fn the_log_is_copied_into_the_database_file_as_it_passes_the_threshold() {
+        let dir = temp_dir();
+        let store = SqliteStore::open(&dir).unwrap();
+        // 40 commits of 64 pages each: 2,560 pages, over twice the threshold.
+        for i in 0..40 {
+            store
+                .write(move |c| {
+                    c.execute(
+                        "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                        params![format!("bulk-{i}"), vec![7u8; 64 * 4096]],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let size = |name: &str| std::fs::metadata(dir.join(name)).unwrap().len();
+        let page = 4096;
+        let wal = size("holdspace.sqlite3-wal");
+        assert!(
+            wal < (CHECKPOINT_PAGES as u64 + 200) * page,
+            "the WAL stays near the threshold: {wal} bytes"
+        );
+        assert!(
+            size("holdspace.sqlite3") > CHECKPOINT_PAGES as u64 * page,
+            "the pages were copied into the database file: {} bytes",
+            size("holdspace.sqlite3")
+        );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Reads find a session's events whether they are in `session_events`
