@@ -321,7 +321,9 @@ impl SqliteStore {
         // What a crash left unindexed, so that reads start from the index.
         writer_conn.execute_batch(&format!("BEGIN IMMEDIATE; {INDEX_EVENTS} COMMIT;"))?;
         // In place of SQLite's automatic checkpoint (see CHECKPOINT_PAGES):
-        // the log's length after each commit, for the writer to act on.
+        // the log's length after each commit, for the writer to act on. A
+        // `PRAGMA wal_autocheckpoint` on this connection would replace this
+        // hook and freeze the count: set none.
         let wal_pages = Arc::new(AtomicI32::new(0));
         let seen = wal_pages.clone();
         writer_conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
@@ -969,6 +971,7 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut last_commit: Option<Instant> = None;
+    let mut checkpoint_failing = false;
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
         if let Some(wait) = last_commit.and_then(|at| COMMIT_INTERVAL.checked_sub(at.elapsed())) {
             std::thread::sleep(wait);
@@ -1048,10 +1051,19 @@ fn writer_loop(
                     // As SQLite's own would (passive: readers are not waited
                     // for), once the batch is answered. A failure leaves the
                     // pages in the log, which stays the truth; the next commit
-                    // tries again.
+                    // tries again, and only the first failure and the recovery
+                    // are logged (this runs up to 500 times a second).
                     let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if let Err(e) = copied {
-                        tracing::warn!(error = %e, "could not copy the log into the database file");
+                    match copied {
+                        Err(e) if !checkpoint_failing => {
+                            checkpoint_failing = true;
+                            tracing::warn!(error = %e, "could not copy the log into the database file; retrying after each commit");
+                        }
+                        Ok(()) if checkpoint_failing => {
+                            checkpoint_failing = false;
+                            tracing::info!("the log is copied into the database file again");
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -1271,13 +1283,15 @@ mod tests {
     }
 
     /// The writer copies the log into the database file once the WAL passes
-    /// CHECKPOINT_PAGES (SQLite's own automatic checkpoint is replaced), so
-    /// the WAL stays near that size instead of growing with the data.
+    /// CHECKPOINT_PAGES, so the WAL stays near that size instead of growing
+    /// with the data: SQLite's own automatic checkpoint, which did this, is
+    /// replaced by the writer's.
     #[tokio::test]
     async fn the_log_is_copied_into_the_database_file_as_it_passes_the_threshold() {
         let dir = temp_dir();
         let store = SqliteStore::open(&dir).unwrap();
-        // 40 commits of 64 pages each: 2,560 pages, over twice the threshold.
+        // 40 commits of about 66 pages each (a 256-KiB value, SQLite's
+        // default 4-KiB pages): over twice the threshold.
         for i in 0..40 {
             store
                 .write(move |c| {
