@@ -18,7 +18,7 @@ fn colour(target: Target) -> &'static str {
 }
 
 /// Two panels side by side; both axes logarithmic.
-pub fn draw(outcomes: &[Outcome]) -> String {
+pub fn draw(outcomes: &[&Outcome]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -54,7 +54,7 @@ pub fn draw(outcomes: &[Outcome]) -> String {
 
 fn panel(
     svg: &mut String,
-    outcomes: &[Outcome],
+    outcomes: &[&Outcome],
     left: f64,
     title: &str,
     value: impl Fn(&Outcome) -> f64,

@@ -8,6 +8,7 @@ mod chart;
 mod clients;
 mod floor;
 mod metrics;
+mod rounds;
 mod servers;
 
 use clap::{Args, Parser, Subcommand};
@@ -82,6 +83,10 @@ struct Load {
     /// Name of the result files.
     #[arg(long, default_value = "sweep")]
     name: String,
+    /// Run the whole sweep this many times, one round after another, and
+    /// report each point by its median (see `rounds.rs`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
 }
 
 /// One run: one target at one session count.
@@ -89,6 +94,8 @@ struct Load {
 pub struct Outcome {
     target: Target,
     sessions: usize,
+    /// Which round of the sweep (from 1).
+    round: usize,
     sockets: u64,
     seconds: f64,
     events_in_per_s: f64,
@@ -177,6 +184,38 @@ impl StallPhases {
 }
 
 impl Outcome {
+    /// A run with nothing measured (tests fill in what they need).
+    #[cfg(test)]
+    fn empty(target: Target, sessions: usize) -> Outcome {
+        Outcome {
+            target,
+            sessions,
+            round: 1,
+            sockets: 0,
+            seconds: 0.0,
+            events_in_per_s: 0.0,
+            deliveries_out_per_s: 0.0,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            max_ms: 0.0,
+            timed_deliveries: 0,
+            lost: 0,
+            duplicated: 0,
+            refused: 0,
+            seq_gaps: 0,
+            disconnects: 0,
+            server_peak_rss_mib: 0.0,
+            server_rss_mib: 0.0,
+            server_cpu_s: 0.0,
+            server_cpu_us_per_delivery: 0.0,
+            loadgen_cpu_s: 0.0,
+            memory_samples: Vec::new(),
+            stall: None,
+            stall_phases: None,
+        }
+    }
+
     /// The goal line: p99 within 25 ms, nothing lost or duplicated.
     fn holds(&self) -> bool {
         self.p99_ms <= 25.0
@@ -215,37 +254,53 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
         first_line("/proc/meminfo", "MemTotal").unwrap_or_default()
     );
     let mut outcomes = Vec::new();
-    for &sessions in &load.sessions {
-        for &target in &load.targets {
-            // A run that cannot be set up within 15 minutes (on top of its
-            // warm-up, window, stragglers and stall), or fails, is reported
-            // and the sweep goes on.
-            let planned = load.warmup + load.seconds + 5 + 60 + load.stall.unwrap_or(0);
-            let limit = Duration::from_secs(15 * 60 + planned);
-            match tokio::time::timeout(limit, one(&load, target, sessions, &server)).await {
-                Ok(Ok(outcome)) => {
-                    print_row(&outcome);
-                    outcomes.push(outcome);
+    for round in 1..=usize::from(load.rounds) {
+        if load.rounds > 1 {
+            println!("round {round} of {}", load.rounds);
+        }
+        for &sessions in &load.sessions {
+            for &target in &load.targets {
+                // A run that cannot be set up within 15 minutes (on top of its
+                // warm-up, window, stragglers and stall), or fails, is reported
+                // and the sweep goes on.
+                let planned = load.warmup + load.seconds + 5 + 60 + load.stall.unwrap_or(0);
+                let limit = Duration::from_secs(15 * 60 + planned);
+                match tokio::time::timeout(limit, one(&load, target, sessions, &server)).await {
+                    Ok(Ok(mut outcome)) => {
+                        outcome.round = round;
+                        print_row(&outcome);
+                        outcomes.push(outcome);
+                    }
+                    Ok(Err(e)) => println!("| {} | {sessions} | failed: {e:#} |", target.label()),
+                    Err(_) => println!(
+                        "| {} | {sessions} | not set up within 15 min |",
+                        target.label()
+                    ),
                 }
-                Ok(Err(e)) => println!("| {} | {sessions} | failed: {e:#} |", target.label()),
-                Err(_) => println!(
-                    "| {} | {sessions} | not set up within 15 min |",
-                    target.label()
-                ),
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
     println!();
+    let points = rounds::summarize(&outcomes);
+    if load.rounds > 1 {
+        rounds::print(&points);
+        println!();
+    }
     for &target in &load.targets {
-        let best = outcomes
+        let best = points
             .iter()
-            .filter(|o| o.target == target && o.holds())
-            .map(|o| o.sessions)
+            .filter(|p| p.target == target && p.holds())
+            .map(|p| p.sessions)
             .max();
         println!(
-            "{}: largest session count holding p99 <= 25 ms with no loss: {best:?}",
-            target.label()
+            "{}: largest session count holding p99 <= 25 ms with no loss{}: {best:?}",
+            target.label(),
+            if load.rounds > 1 {
+                " in most rounds"
+            } else {
+                ""
+            }
         );
     }
     if let Some(dir) = &load.out {
@@ -253,9 +308,16 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
         let json = dir.join(format!("{}.json", load.name));
         std::fs::write(&json, serde_json::to_string_pretty(&outcomes)?)?;
         println!("wrote {}", json.display());
+        if load.rounds > 1 {
+            let json = dir.join(format!("{}-medians.json", load.name));
+            std::fs::write(&json, serde_json::to_string_pretty(&points)?)?;
+            println!("wrote {}", json.display());
+        }
         if load.sessions.len() > 1 {
+            // Each point's median run.
+            let shown: Vec<&Outcome> = points.iter().map(|p| &outcomes[p.representative]).collect();
             let svg = dir.join(format!("{}.svg", load.name));
-            std::fs::write(&svg, chart::draw(&outcomes))?;
+            std::fs::write(&svg, chart::draw(&shown))?;
             println!("wrote {}", svg.display());
         }
     }
@@ -337,6 +399,7 @@ async fn one(
     Ok(Outcome {
         target,
         sessions,
+        round: 1,
         sockets,
         seconds,
         events_in_per_s: run.rec.sent.load(Ordering::Relaxed) as f64 / seconds,
