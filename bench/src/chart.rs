@@ -1,5 +1,7 @@
 //! The sweep as an SVG chart: p99 latency and server peak memory against the
-//! number of sessions, one line per target. Plain SVG text, no dependency.
+//! number of sessions, one line per target. With several rounds, each point
+//! is the run with the median p99 (the lower middle one for an even count),
+//! and its memory is that run's. Plain SVG text, no dependency.
 
 use crate::Outcome;
 use crate::servers::Target;

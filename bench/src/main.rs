@@ -253,13 +253,26 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
         first_line("/proc/cpuinfo", "model name").unwrap_or_default(),
         first_line("/proc/meminfo", "MemTotal").unwrap_or_default()
     );
+    // Each point once, however often it is named (a second run of a point
+    // in one round would pair with the same floor run).
+    let (sessions_asked, targets_asked) =
+        (first_of_each(&load.sessions), first_of_each(&load.targets));
+    let points: Vec<(Target, usize)> = sessions_asked
+        .iter()
+        .flat_map(|&n| targets_asked.iter().map(move |&t| (t, n)))
+        .collect();
     let mut outcomes = Vec::new();
     for round in 1..=usize::from(load.rounds) {
         if load.rounds > 1 {
             println!("round {round} of {}", load.rounds);
         }
-        for &sessions in &load.sessions {
-            for &target in &load.targets {
+        // Each round starts with another target, so that none always runs
+        // first (or right after a given other) at each session count.
+        let mut targets = targets_asked.clone();
+        let turn = (round - 1) % targets.len().max(1);
+        targets.rotate_left(turn);
+        for &sessions in &sessions_asked {
+            for &target in &targets {
                 // A run that cannot be set up within 15 minutes (on top of its
                 // warm-up, window, stragglers and stall), or fails, is reported
                 // and the sweep goes on.
@@ -282,12 +295,12 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
         }
     }
     println!();
-    let points = rounds::summarize(&outcomes);
+    let points = rounds::summarize(&outcomes, &points, usize::from(load.rounds));
     if load.rounds > 1 {
         rounds::print(&points);
         println!();
     }
-    for &target in &load.targets {
+    for &target in &targets_asked {
         let best = points
             .iter()
             .filter(|p| p.target == target && p.holds())
@@ -322,6 +335,17 @@ async fn sweep(load: Load) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The values in their order, each once.
+fn first_of_each<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+    let mut once = Vec::new();
+    for &v in values {
+        if !once.contains(&v) {
+            once.push(v);
+        }
+    }
+    once
 }
 
 fn first_line(path: &str, key: &str) -> Option<String> {

@@ -13,7 +13,11 @@ use crate::servers::Target;
 pub struct Point {
     pub target: Target,
     pub sessions: usize,
+    /// Rounds planned.
     pub rounds: usize,
+    /// Rounds whose run finished (one that failed or was not set up in time
+    /// leaves no outcome, and counts as not held).
+    pub ran: usize,
     /// Rounds whose run held p99 ≤ 25 ms with nothing lost.
     pub held: usize,
     pub p99_ms_median: f64,
@@ -33,14 +37,16 @@ pub struct Point {
 }
 
 impl Point {
-    /// Held in most rounds: with three, in at least two.
+    /// Held in most rounds planned: with three, in at least two.
     pub fn holds(&self) -> bool {
         2 * self.held > self.rounds
     }
 }
 
-/// The median of some values (the mean of the middle two for an even count).
+/// The median of some values (the mean of the middle two for an even count),
+/// leaving out any that is not a number (a /proc read that failed).
 fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -50,19 +56,18 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// Every (target, session count) in the order first run, summarized.
-pub fn summarize(outcomes: &[Outcome]) -> Vec<Point> {
-    let mut keys: Vec<(Target, usize)> = Vec::new();
-    for o in outcomes {
-        if !keys.contains(&(o.target, o.sessions)) {
-            keys.push((o.target, o.sessions));
-        }
-    }
-    keys.into_iter()
-        .map(|(target, sessions)| {
+/// Each (target, session count) of `points`, in that order, over `rounds`
+/// rounds; a point no round finished is left out.
+pub fn summarize(outcomes: &[Outcome], points: &[(Target, usize)], rounds: usize) -> Vec<Point> {
+    points
+        .iter()
+        .filter_map(|&(target, sessions)| {
             let runs: Vec<usize> = (0..outcomes.len())
                 .filter(|&i| outcomes[i].target == target && outcomes[i].sessions == sessions)
                 .collect();
+            if runs.is_empty() {
+                return None;
+            }
             let values = |f: fn(&Outcome) -> f64| -> Vec<f64> {
                 runs.iter().map(|&i| f(&outcomes[i])).collect()
             };
@@ -75,15 +80,21 @@ pub fn summarize(outcomes: &[Outcome]) -> Vec<Point> {
                 .filter_map(|&i| {
                     let o = &outcomes[i];
                     let floor = outcomes.iter().find(|f| {
-                        f.target == Target::Floor && f.sessions == sessions && f.round == o.round
+                        f.target == Target::Floor
+                            && f.sessions == sessions
+                            && f.round == o.round
+                            && f.timed_deliveries > 0
                     })?;
                     Some(o.server_cpu_us_per_delivery / floor.server_cpu_us_per_delivery)
                 })
+                // A /proc read that failed gives NaN; it must not be a median.
+                .filter(|r| r.is_finite() && *r > 0.0)
                 .collect();
-            Point {
+            Some(Point {
                 target,
                 sessions,
-                rounds: runs.len(),
+                rounds,
+                ran: runs.len(),
                 held: runs.iter().filter(|&&i| outcomes[i].holds()).count(),
                 p99_ms_median: median(p99.clone()),
                 p99_ms_min: p99.iter().copied().fold(f64::INFINITY, f64::min),
@@ -92,7 +103,7 @@ pub fn summarize(outcomes: &[Outcome]) -> Vec<Point> {
                 cpu_vs_floor_median: (!ratios.is_empty()).then(|| median(ratios)),
                 peak_rss_mib_median: median(values(|o| o.server_peak_rss_mib)),
                 representative: by_p99[(by_p99.len() - 1) / 2],
-            }
+            })
         })
         .collect()
 }
@@ -105,11 +116,16 @@ pub fn print(points: &[Point]) {
     println!("|---|---:|---:|---|---:|---:|---:|");
     for p in points {
         println!(
-            "| {} | {} | {} of {} | {:.1} ({:.1}–{:.1}) | {:.1} | {} | {:.0} |",
+            "| {} | {} | {} of {}{} | {:.1} ({:.1}–{:.1}) | {:.1} | {} | {:.0} |",
             p.target.label(),
             p.sessions,
             p.held,
             p.rounds,
+            if p.ran < p.rounds {
+                format!(" ({} ran)", p.ran)
+            } else {
+                String::new()
+            },
             p.p99_ms_median,
             p.p99_ms_min,
             p.p99_ms_max,
@@ -129,6 +145,7 @@ mod tests {
         Outcome {
             round,
             p99_ms,
+            timed_deliveries: 1000,
             server_cpu_us_per_delivery: cpu_us,
             server_peak_rss_mib: 100.0 * round as f64,
             ..Outcome::empty(target, sessions)
@@ -148,10 +165,13 @@ mod tests {
             run(Holdspace, 700, 3, 20.0, 30.0),
             run(Floor, 700, 3, 6.0, 12.0),
         ];
-        let points = summarize(&outcomes);
+        let points = summarize(&outcomes, &[(Holdspace, 700), (Floor, 700)], 3);
         assert_eq!(points.len(), 2);
         let h = &points[0];
-        assert_eq!((h.target, h.sessions, h.rounds), (Holdspace, 700, 3));
+        assert_eq!(
+            (h.target, h.sessions, h.rounds, h.ran),
+            (Holdspace, 700, 3, 3)
+        );
         assert_eq!(h.held, 2, "30 ms is over the line");
         assert!(h.holds());
         assert_eq!(h.p99_ms_median, 20.0);
@@ -168,23 +188,37 @@ mod tests {
     }
 
     #[test]
-    fn a_ratio_is_taken_only_against_the_floor_of_its_own_round() {
+    fn a_ratio_is_taken_only_against_a_measured_floor_of_its_own_round() {
         use Target::{Floor, Socketio};
+        let mut unmeasured = run(Floor, 500, 3, 5.0, f64::NAN);
+        unmeasured.timed_deliveries = 0;
         let outcomes = vec![
             run(Socketio, 500, 1, 9.0, 30.0),
             run(Floor, 500, 1, 5.0, 10.0),
             // Round 2's Socket.IO run failed: no row, so no pair.
             run(Floor, 500, 2, 5.0, 20.0),
+            run(Socketio, 500, 3, 9.0, 30.0),
+            unmeasured,
+            // 700 was asked for and never ran.
         ];
-        let points = summarize(&outcomes);
+        let asked = [(Socketio, 500), (Floor, 500), (Socketio, 700)];
+        let points = summarize(&outcomes, &asked, 3);
+        assert_eq!(points.len(), 2);
         assert_eq!(points[0].cpu_vs_floor_median, Some(3.0));
-        assert_eq!(points[0].rounds, 1);
+        assert_eq!((points[0].ran, points[0].held), (2, 2));
+        assert!(points[0].holds());
         assert_eq!(
             points[1].cpu_us_per_delivery_median, 15.0,
-            "mean of the middle two"
+            "the mean of the middle two; NaN is no value"
         );
-        assert_eq!(points[1].held, 2);
-        assert!(points[1].holds());
+    }
+
+    #[test]
+    fn a_round_that_failed_counts_as_not_held() {
+        let outcomes = vec![run(Target::Holdspace, 1000, 2, 20.0, 15.0)];
+        let p = &summarize(&outcomes, &[(Target::Holdspace, 1000)], 3)[0];
+        assert_eq!((p.ran, p.held), (1, 1));
+        assert!(!p.holds(), "held in one round of three");
     }
 
     #[test]
@@ -193,7 +227,7 @@ mod tests {
             run(Target::Holdspace, 1000, 1, 20.0, 15.0),
             run(Target::Holdspace, 1000, 2, 80.0, 15.0),
         ];
-        let p = &summarize(&outcomes)[0];
+        let p = &summarize(&outcomes, &[(Target::Holdspace, 1000)], 2)[0];
         assert_eq!(p.held, 1);
         assert!(!p.holds());
         assert_eq!(p.p99_ms_median, 50.0);

@@ -168,6 +168,12 @@ UPDATE session_events_upto SET position = (SELECT COALESCE(MAX(position), 0) FRO
 /// How long a session's events wait to be added to `session_events`.
 const INDEX_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A session that has appended nothing for this long loses the writer's note
+/// of its last seq (see `Appended::forget_idle`).
+const LAST_SEQ_KEPT: Duration = Duration::from_secs(10 * 60);
+/// How often the writer looks for such sessions: each look visits every entry.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
 /// The log in arrival order. Keyed by (session, seq), every commit rewrote one
 /// page per session it touched and split them every few events: at 500 live
 /// sessions about 3.4 WAL pages per event. Appended in arrival order, a commit's
@@ -784,10 +790,10 @@ impl Row {
 /// What the writer thread knows of the log beyond what the database checks.
 #[derive(Default)]
 struct Appended {
-    /// The last seq appended per session, in the open transaction or before:
-    /// `session_events` would refuse a seq twice only once it is added there;
-    /// this refuses it at once.
-    last: std::collections::HashMap<SessionId, u64>,
+    /// The last seq appended per session, in the open transaction or before,
+    /// and when: `session_events` would refuse a seq twice only once it is
+    /// added there; this refuses it at once.
+    last: std::collections::HashMap<SessionId, (u64, Instant)>,
     /// Events appended and not yet in `session_events`, per session.
     pending: std::collections::HashMap<SessionId, Pending>,
     /// A failure may have lost track of `pending`: the next pass adds every
@@ -797,6 +803,18 @@ struct Appended {
     /// the above true (a refused account or join code must not cost every
     /// session a look through the log).
     calls: u64,
+}
+
+impl Appended {
+    /// Drops the last seq of every session that has appended nothing since
+    /// `cutoff`. Otherwise every session ever written keeps an entry for the
+    /// life of the process. One that writes again reads its last seq from the
+    /// log once, as after a restart (an indexed read and a look through the
+    /// latest second's events). Dropping all at once would make every live
+    /// session pay that look in the same commit.
+    fn forget_idle(&mut self, cutoff: Instant) {
+        self.last.retain(|_, &mut (_, at)| at >= cutoff);
+    }
 }
 
 /// One session's events waiting for `session_events`.
@@ -897,9 +915,10 @@ fn last_seq(c: &Connection, session: SessionId) -> rusqlite::Result<u64> {
 
 fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), StoreError> {
     APPENDED.with(|a| a.borrow_mut().calls += 1);
+    let now = Instant::now();
     for e in events {
         let last = match APPENDED.with(|a| a.borrow().last.get(&e.session).copied()) {
-            Some(last) => last,
+            Some((last, _)) => last,
             None => last_seq(c, e.session)?,
         };
         if e.seq.0 <= last {
@@ -908,7 +927,7 @@ fn insert_events(c: &Connection, events: &[Event], rows: &[Row]) -> Result<(), S
                 e.seq, e.session
             )));
         }
-        APPENDED.with(|a| a.borrow_mut().last.insert(e.session, e.seq.0));
+        APPENDED.with(|a| a.borrow_mut().last.insert(e.session, (e.seq.0, now)));
     }
     let mut insert = c.prepare_cached(
         "INSERT INTO events (session_id, seq, at, command_id, event) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -972,6 +991,7 @@ fn writer_loop(
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut last_commit: Option<Instant> = None;
     let mut checkpoint_failing = false;
+    let mut forgot_at = Instant::now();
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
         if let Some(wait) = last_commit.and_then(|at| COMMIT_INTERVAL.checked_sub(at.elapsed())) {
             std::thread::sleep(wait);
@@ -1047,6 +1067,12 @@ fn writer_loop(
                     let _ = done.send(result);
                 }
                 fail_all(rest.into_iter(), "the write was not attempted");
+                if forgot_at.elapsed() >= FORGET_EVERY {
+                    forgot_at = Instant::now();
+                    if let Some(cutoff) = forgot_at.checked_sub(LAST_SEQ_KEPT) {
+                        APPENDED.with(|a| a.borrow_mut().forget_idle(cutoff));
+                    }
+                }
                 if wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
                     // As SQLite's own would (passive: readers are not waited
                     // for), once the batch is answered. A failure leaves the
@@ -1280,6 +1306,58 @@ mod tests {
             }))
             .unwrap();
         done.await.unwrap().unwrap();
+    }
+
+    /// The writer forgets the last seq of a session that has appended nothing
+    /// for a while (its memory would otherwise grow with every session ever
+    /// written), and still refuses that session's seq twice, from the log:
+    /// its latest event not yet in `session_events`, its older ones there.
+    #[tokio::test]
+    async fn an_idle_sessions_last_seq_is_forgotten_and_still_checked() {
+        let dir = temp_dir();
+        let (a, b) = (
+            SessionId::from_uuid(uuid::Uuid::new_v4()),
+            SessionId::from_uuid(uuid::Uuid::new_v4()),
+        );
+        let store = SqliteStore::open_indexing_every(&dir, Duration::from_secs(3600)).unwrap();
+        let log: &dyn EventLog = &store;
+        for seq in 1..=2 {
+            log.append(vec![phase_event(a, seq, seq as i64)])
+                .await
+                .unwrap();
+        }
+        index_now(&store).await;
+        log.append(vec![phase_event(a, 3, 3)]).await.unwrap();
+        // Monotonic, so comparable with the writer thread's readings.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let cutoff = Instant::now();
+        log.append(vec![phase_event(b, 1, 4)]).await.unwrap();
+        let remembered = store
+            .submit(Box::new(move |_| {
+                let kept = APPENDED.with(|ap| {
+                    let mut ap = ap.borrow_mut();
+                    ap.forget_idle(cutoff);
+                    ap.last.keys().copied().collect::<Vec<SessionId>>()
+                });
+                Ok(Box::new(kept) as Box<dyn Any + Send>)
+            }))
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap()
+            .downcast::<Vec<SessionId>>()
+            .unwrap();
+        assert_eq!(*remembered, vec![b], "a appended nothing since the cutoff");
+        // a's first, while its entry is the only one gone (any refusal makes
+        // the writer forget every entry).
+        for (session, seq) in [(a, 3), (a, 2), (b, 1)] {
+            let again = log.append(vec![phase_event(session, seq, 9)]).await;
+            assert!(again.is_err(), "seq {seq} recorded twice must be refused");
+        }
+        log.append(vec![phase_event(a, 4, 10)]).await.unwrap();
+        assert_eq!(log.read(a, Seq(0), 100).await.unwrap().len(), 4);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The writer copies the log into the database file once the WAL passes
