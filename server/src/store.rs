@@ -1238,10 +1238,7 @@ mod tests {
     #[tokio::test]
     async fn a_version_2_log_reads_back_unchanged_after_the_move_to_arrival_order() {
         let dir = temp_dir();
-        let (a, b) = (
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-        );
+        let (a, b) = (new_session(), new_session());
         // Interleaved, as live sessions write.
         let old: Vec<Event> = (1..=5)
             .flat_map(|seq| {
@@ -1296,6 +1293,10 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    fn new_session() -> SessionId {
+        SessionId::from_uuid(uuid::Uuid::new_v4())
+    }
+
     /// Adds the events not yet in `session_events` now, not at the next
     /// second's commit.
     async fn index_now(store: &SqliteStore) {
@@ -1315,10 +1316,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_sessions_last_seq_is_forgotten_and_still_checked() {
         let dir = temp_dir();
-        let (a, b) = (
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-        );
+        let (a, b) = (new_session(), new_session());
         let store = SqliteStore::open_indexing_every(&dir, Duration::from_secs(3600)).unwrap();
         let log: &dyn EventLog = &store;
         for seq in 1..=2 {
@@ -1404,10 +1402,7 @@ mod tests {
     #[tokio::test]
     async fn reads_join_the_indexed_events_and_the_latest_ones() {
         let dir = temp_dir();
-        let (a, b) = (
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-            SessionId::from_uuid(uuid::Uuid::new_v4()),
-        );
+        let (a, b) = (new_session(), new_session());
         let store = SqliteStore::open_indexing_every(&dir, Duration::from_secs(3600)).unwrap();
         let log: &dyn EventLog = &store;
         let mut a_all = Vec::new();
