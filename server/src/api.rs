@@ -432,6 +432,9 @@ async fn add_seat(
     }
 }
 
+/// How many codes `issue_join_code` draws before it gives up.
+const JOIN_CODE_DRAWS: usize = 4;
+
 async fn issue_join_code(
     State(app): State<Arc<App>>,
     Staff(p): Staff,
@@ -454,14 +457,33 @@ async fn issue_join_code(
             "this seat can no longer be joined",
         ));
     }
-    let code = auth::new_join_code();
     let expires_at = app
         .clock
         .now()
         .plus_ms(app.config.join_code_ttl.as_millis() as i64);
-    app.store
-        .save_join_code(auth::join_code_hash(&code), handle.id, seat, expires_at)
-        .await?;
+    // A code already on record is drawn again (40 random bits: a repeat is
+    // rare, two in a row rarer than a disk failing).
+    let mut code = None;
+    for _ in 0..JOIN_CODE_DRAWS {
+        let drawn = auth::new_join_code();
+        let hash = auth::join_code_hash(&drawn);
+        if app
+            .store
+            .save_join_code(hash, handle.id, seat, expires_at)
+            .await?
+        {
+            code = Some(drawn);
+            break;
+        }
+        tracing::warn!(session = %handle.id, %seat, "a join code drawn is already on record; drawing another");
+    }
+    let Some(code) = code else {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "join_code_unavailable",
+            "no unused join code could be drawn; nothing was changed, try again",
+        ));
+    };
     tracing::info!(session = %handle.id, %seat, "join code issued");
     Ok((
         StatusCode::CREATED,

@@ -556,21 +556,31 @@ impl SqliteStore {
     // ---- join codes -------------------------------------------------------
 
     /// Stores a new join code's hash for a seat; earlier unused codes for the
-    /// seat stop working.
+    /// seat stop working. `Ok(false)` if another code with this hash is on
+    /// record (issued, used or expired): nothing is changed, and the caller
+    /// draws another code. Codes are random, so this is rare, but it happens
+    /// (one setup of 12,000 seats met it), and a code must name one seat.
     pub async fn save_join_code(
         &self,
         code_hash: Vec<u8>,
         session: SessionId,
         seat: SeatId,
         expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.write(move |c| {
+            let taken = c
+                .query_row("SELECT 1 FROM join_codes WHERE code_hash = ?1", [&code_hash], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if taken {
+                return Ok(false);
+            }
             c.execute("DELETE FROM join_codes WHERE seat_id = ?1 AND used_at IS NULL", [seat.to_string()])?;
             c.execute(
                 "INSERT INTO join_codes (code_hash, session_id, seat_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![code_hash, session.to_string(), seat.to_string(), expires_at.0],
             )?;
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -1544,6 +1554,62 @@ mod tests {
         assert!(good.await.unwrap().is_ok());
         assert_eq!(setting(&store, "dup").await, Some(vec![1]));
         assert_eq!(setting(&store, "good").await, Some(vec![3]));
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A code drawn twice (used or not) is refused without touching either
+    /// seat's codes: each code names one seat, and the seat the second draw
+    /// was for keeps the code it had.
+    #[tokio::test]
+    async fn a_join_code_on_record_is_refused_and_changes_nothing() {
+        let dir = temp_dir();
+        let store = SqliteStore::open(&dir).unwrap();
+        let session = SessionId::from_uuid(uuid::Uuid::new_v4());
+        let (a, b) = (
+            SeatId::from_uuid(uuid::Uuid::new_v4()),
+            SeatId::from_uuid(uuid::Uuid::new_v4()),
+        );
+        let later = Timestamp(i64::MAX);
+        let hash = |code: &str| code.as_bytes().to_vec();
+        assert!(
+            store
+                .save_join_code(hash("AAAA"), session, a, later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .save_join_code(hash("BBBB"), session, b, later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .save_join_code(hash("AAAA"), session, b, later)
+                .await
+                .unwrap()
+        );
+        let now = Timestamp(0);
+        assert_eq!(
+            store.redeem_join_code(hash("BBBB"), now).await.unwrap(),
+            Redeem::Seat(session, b)
+        );
+        assert_eq!(
+            store.redeem_join_code(hash("AAAA"), now).await.unwrap(),
+            Redeem::Seat(session, a)
+        );
+        assert!(
+            !store
+                .save_join_code(hash("AAAA"), session, b, later)
+                .await
+                .unwrap(),
+            "a used code is on record too"
+        );
+        assert_eq!(
+            store.redeem_join_code(hash("AAAA"), now).await.unwrap(),
+            Redeem::Used
+        );
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
