@@ -141,6 +141,10 @@ pub enum Trigger {
     },
     /// The participant pressed "I need support" and nobody has acknowledged it.
     SupportRequest,
+    /// A facilitator's latest observed check-in says the participant needs
+    /// medical attention: the medical provider must hear of it, not only read
+    /// it on a tile.
+    NeedsMedical,
     /// A participant under monitoring (dosed, in the experience, emerging) has
     /// not had a facilitator's observed check-in for `every_min` + `grace_min`.
     CheckOverdue {
@@ -235,7 +239,7 @@ impl AlarmRule {
             Trigger::Vital { .. }
             | Trigger::BpRiseFromBaseline { .. }
             | Trigger::Sedation { .. } => AlarmKind::Physiological,
-            Trigger::SupportRequest => AlarmKind::Request,
+            Trigger::SupportRequest | Trigger::NeedsMedical => AlarmKind::Request,
             Trigger::CheckOverdue { .. } | Trigger::BpDue { .. } | Trigger::RatingDue { .. } => {
                 AlarmKind::Schedule
             }
@@ -250,6 +254,7 @@ impl AlarmRule {
             Trigger::Vital { .. }
             | Trigger::BpRiseFromBaseline { .. }
             | Trigger::Sedation { .. }
+            | Trigger::NeedsMedical
             | Trigger::BpDue { .. }
             | Trigger::RatingDue { .. }
             | Trigger::FeedStale { .. }
@@ -571,6 +576,14 @@ pub fn default_rules() -> Vec<AlarmRule> {
             Trigger::SupportRequest,
             0,
             false,
+        ),
+        rule(
+            "needs-medical",
+            "Facilitator asks for medical review",
+            High,
+            Trigger::NeedsMedical,
+            0,
+            true,
         ),
         rule(
             "check-overdue",

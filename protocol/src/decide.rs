@@ -88,6 +88,17 @@ pub fn decide(
                     state.policy.max_seats
                 )));
             }
+            // Two seats of one name get mixed up in an alarm or a dose record.
+            if let Some(twin) = state
+                .seats
+                .iter()
+                .find(|s| s.display_name.to_lowercase() == display_name.to_lowercase())
+            {
+                return Err(invalid(format!(
+                    "{} is already the name of a participant in this session; add an initial or use a pseudonym so the two cannot be mixed up",
+                    twin.display_name
+                )));
+            }
             if let Some(kg) = weight_kg {
                 Measurement::BodyWeight { value: *kg }
                     .check_plausible(&state.policy.vital_limits)
@@ -276,7 +287,7 @@ pub fn decide(
                 return Err(Rejection::new(
                     RejectCode::InvalidTransition,
                     format!(
-                        "{} is {}; a dose needs the participant to be ready (or already dosed, for a further dose)",
+                        "{} is not marked ready (now: {}); a dose needs the participant to be ready (or already dosed, for a further dose)",
                         s.display_name, s.state
                     ),
                 ));

@@ -12,7 +12,7 @@ use crate::event::{Event, EventBody};
 use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::ClinicPolicy;
-use crate::records::{BpValue, Rating};
+use crate::records::{BpValue, ObservedStatus, Rating};
 use crate::role::Role;
 use crate::state::{Onset, Seat, SessionState};
 use crate::vitals::{Measurement, Num, VitalComponent, VitalKind, VitalReading};
@@ -398,6 +398,13 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
                     },
                 }
             }
+            _ => CLEAR,
+        },
+        Trigger::NeedsMedical => match &seat.last_observed {
+            Some(seen) if seen.status == ObservedStatus::NeedsMedical => Status::Met {
+                since: seen.at,
+                detail: "a facilitator saw them needing medical attention".into(),
+            },
             _ => CLEAR,
         },
         Trigger::CheckOverdue {

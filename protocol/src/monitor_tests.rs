@@ -356,6 +356,49 @@ fn a_support_request_is_a_high_request_alarm_for_facilitators_until_answered() {
     assert!(active(&h, s, "support-request").is_none());
 }
 
+fn observe(h: &mut Harness, seat: SeatId, status: ObservedStatus) {
+    h.run(
+        facilitator(),
+        Command::ObserveCheckIn {
+            seat,
+            status,
+            note: None,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_until_acknowledged()
+{
+    let (mut h, s) = dosed();
+    observe(&mut h, s, ObservedStatus::Tearful);
+    assert!(active(&h, s, "needs-medical").is_none());
+    observe(&mut h, s, ObservedStatus::NeedsMedical);
+    let a = active(&h, s, "needs-medical").expect("raised at once");
+    assert_eq!(
+        (a.priority, a.kind, a.latching),
+        (AlarmPriority::High, AlarmKind::Request, true)
+    );
+    assert_eq!(a.notify, vec![Role::Medical]);
+    // A calmer check-in before medical has seen it does not make it vanish.
+    observe(&mut h, s, ObservedStatus::Calm);
+    let latched = active(&h, s, "needs-medical").expect("latched until acknowledged");
+    assert!(!latched.condition_active);
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: a.id })
+        .unwrap();
+    assert!(active(&h, s, "needs-medical").is_none());
+
+    // Acknowledged while still so: listed until a check-in says otherwise.
+    observe(&mut h, s, ObservedStatus::NeedsMedical);
+    let again = active(&h, s, "needs-medical").expect("raised again");
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: again.id })
+        .unwrap();
+    assert!(active(&h, s, "needs-medical").is_some());
+    observe(&mut h, s, ObservedStatus::Resting);
+    assert!(active(&h, s, "needs-medical").is_none());
+}
+
 #[test]
 fn check_overdue_after_15_min_plus_2_min_grace_without_an_observed_check() {
     let (mut h, s) = dosed();

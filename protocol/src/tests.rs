@@ -398,6 +398,22 @@ fn refusals_are_specific() {
 
     let e = err(
         &mut h,
+        facilitator(),
+        Command::AddSeat {
+            display_name: " p1 ".into(),
+            weight_kg: None,
+            location: None,
+        },
+    );
+    assert_eq!(e.code, RejectCode::InvalidInput);
+    assert_eq!(
+        e.message,
+        "P1 is already the name of a participant in this session; add an initial or use a pseudonym so the two cannot be mixed up"
+    );
+    assert_eq!(h.state.seats.len(), 2, "nothing added");
+
+    let e = err(
+        &mut h,
         medical(),
         Command::RecordVital {
             seat: a,

@@ -2,8 +2,8 @@
 //! AND word, never colour alone), state names.
 
 use protocol::{
-    AlarmPriority, EventBody, Measurement, ParticipantState, Rating, SelfReport, SessionPhase,
-    Timestamp,
+    AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, SelfReport,
+    SessionPhase, Timestamp,
 };
 
 /// Local wall-clock time "21:04" for `at`, given the browser's offset from UTC
@@ -83,6 +83,75 @@ pub fn state_label(state: ParticipantState) -> &'static str {
         ParticipantState::Integrating => "integrating",
         ParticipantState::Discharged => "discharged",
         ParticipantState::Withdrawn => "withdrawn",
+    }
+}
+
+/// What a facilitator can see at a check, in the order the form offers it.
+pub const OBSERVED: [ObservedStatus; 7] = [
+    ObservedStatus::Resting,
+    ObservedStatus::Calm,
+    ObservedStatus::Tearful,
+    ObservedStatus::Distressed,
+    ObservedStatus::Asleep,
+    ObservedStatus::NeedsMedical,
+    ObservedStatus::OutOfRoom,
+];
+
+/// An observed check-in's status as staff read it.
+pub fn observed_label(status: ObservedStatus) -> &'static str {
+    match status {
+        ObservedStatus::Resting => "resting",
+        ObservedStatus::Calm => "calm",
+        ObservedStatus::Tearful => "tearful",
+        ObservedStatus::Distressed => "distressed",
+        ObservedStatus::Asleep => "asleep",
+        ObservedStatus::NeedsMedical => "needs medical",
+        ObservedStatus::OutOfRoom => "out of room",
+    }
+}
+
+/// Which screen a participant's phone shows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PhoneScreen {
+    /// The seat is not known yet (connecting).
+    Waiting,
+    /// The arrival check-in.
+    Arrival,
+    /// The post-session form, with the support buttons beside it.
+    Journal,
+    /// Discharged before writing it: the post-session form alone.
+    JournalAfterDischarge,
+    /// The post-session form is saved; the support buttons stay.
+    Thanked,
+    /// Discharged or withdrawn: only a goodbye.
+    Done,
+    /// "I'm OK" / "I need support".
+    Buttons,
+}
+
+/// The phone's screen for its seat: the support buttons stay until the
+/// participant has left (discharged or withdrawn), whatever was saved; someone
+/// still in the room after the journal may still need a facilitator. The
+/// journal stays open after discharge until it is saved.
+pub fn phone_screen(
+    state: ParticipantState,
+    arrived: bool,
+    journal_saved: bool,
+    phase: SessionPhase,
+) -> PhoneScreen {
+    let after = state == ParticipantState::Integrating || phase == SessionPhase::Integration;
+    if state == ParticipantState::Discharged && !journal_saved {
+        PhoneScreen::JournalAfterDischarge
+    } else if state.has_left() {
+        PhoneScreen::Done
+    } else if !arrived {
+        PhoneScreen::Arrival
+    } else if journal_saved {
+        PhoneScreen::Thanked
+    } else if after {
+        PhoneScreen::Journal
+    } else {
+        PhoneScreen::Buttons
     }
 }
 
@@ -169,10 +238,7 @@ pub fn describe(body: &EventBody) -> String {
         }
         EventBody::SupportAcknowledged { .. } => "Support request acknowledged".into(),
         EventBody::ObservedCheckIn { status, note, .. } => {
-            let status = format!("{status:?}")
-                .to_lowercase()
-                .replace("needsmedical", "needs medical")
-                .replace("outofroom", "out of room");
+            let status = observed_label(*status);
             match note {
                 Some(n) => format!("Observed: {status} — {n}"),
                 None => format!("Observed: {status}"),
@@ -257,6 +323,56 @@ pub fn describe(body: &EventBody) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_support_buttons_stay_until_the_participant_has_left() {
+        use ParticipantState::*;
+        use SessionPhase::*;
+        let screen = |state, arrived, saved, phase| phone_screen(state, arrived, saved, phase);
+        assert_eq!(
+            screen(Invited, false, false, Preparation),
+            PhoneScreen::Arrival
+        );
+        assert_eq!(screen(Ready, true, false, Dosing), PhoneScreen::Buttons);
+        assert_eq!(
+            screen(Emerging, true, false, Integration),
+            PhoneScreen::Journal
+        );
+        assert_eq!(
+            screen(Integrating, true, false, Experience),
+            PhoneScreen::Journal
+        );
+        assert_eq!(
+            screen(Integrating, true, true, Integration),
+            PhoneScreen::Thanked,
+            "the journal saved, still in the room"
+        );
+        assert_eq!(
+            screen(Discharged, true, false, Integration),
+            PhoneScreen::JournalAfterDischarge
+        );
+        assert_eq!(
+            screen(Discharged, true, true, Integration),
+            PhoneScreen::Done
+        );
+        assert_eq!(
+            screen(Withdrawn, false, false, Experience),
+            PhoneScreen::Done
+        );
+    }
+
+    #[test]
+    fn every_observed_status_is_offered_once_in_words() {
+        let labels: Vec<_> = OBSERVED.iter().map(|s| observed_label(*s)).collect();
+        let mut distinct = labels.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), labels.len());
+        assert_eq!(
+            observed_label(ObservedStatus::NeedsMedical),
+            "needs medical"
+        );
+    }
 
     #[test]
     fn times_and_durations_read_at_a_glance() {

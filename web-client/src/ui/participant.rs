@@ -7,12 +7,10 @@ use super::browser;
 use super::live::LiveSession;
 use super::net::{self, LinkStatus};
 use crate::i18n::{Key, Lang, text};
+use crate::present::{self, PhoneScreen};
 use leptos::prelude::*;
 use protocol::rest::{JoinRequest, Joined};
-use protocol::{
-    ArrivalForm, Command, CommandId, ParticipantState, PostSessionForm, SelfReport, SessionPhase,
-    SupportReason,
-};
+use protocol::{ArrivalForm, Command, CommandId, PostSessionForm, SelfReport, SupportReason};
 
 const CREDENTIALS: &str = "holdspace.participant";
 const TOKEN: &str = "holdspace.participant.token";
@@ -40,19 +38,20 @@ pub fn ParticipantPage(code: Option<String>) -> impl IntoView {
     Effect::new(move |_| browser::set_document_language(lang.get().tag()));
     let joined = RwSignal::new(credentials());
     let error = RwSignal::new(None::<String>);
-    // Arriving by a join link: join with its code straight away.
+    // Arriving by a join link: join with its code straight away. A refused
+    // code stays in the address and the form, with the reason beside it
+    // (leaving for `#/join` would build a new page without the reason).
     if let Some(code) = code.clone() {
         leptos::task::spawn_local(async move {
             match net::call::<Joined>("POST", "/api/join", None, Some(&JoinRequest { code })).await
             {
-                Ok(j) => remember(j, joined),
-                Err(e) => {
-                    if joined.get_untracked().is_none() {
-                        error.set(Some(e));
-                    }
+                Ok(j) => {
+                    remember(j, joined);
+                    browser::go("/join");
                 }
+                Err(_) if joined.get_untracked().is_some() => browser::go("/join"),
+                Err(e) => error.set(Some(e)),
             }
-            browser::go("/join");
         });
     }
     let switch = move |_| {
@@ -134,23 +133,14 @@ fn Seated(
             .with(|f| f.state().and_then(|s| s.seat(seat_id).cloned()))
     });
     let phase = Memo::new(move |_| live.followed.with(|f| f.state().map(|s| s.phase)));
-    let screen = Memo::new(move |_| {
-        let Some(s) = seat.get() else {
-            return Screen::Waiting;
-        };
-        let after = matches!(
+    let screen = Memo::new(move |_| match (seat.get(), phase.get()) {
+        (Some(s), Some(phase)) => present::phone_screen(
             s.state,
-            ParticipantState::Integrating | ParticipantState::Discharged
-        ) || phase.get() == Some(SessionPhase::Integration);
-        if s.arrival.is_none() && !s.state.has_left() {
-            Screen::Arrival
-        } else if after && s.post_session.is_none() {
-            Screen::After
-        } else if s.post_session.is_some() || s.state.has_left() {
-            Screen::Done
-        } else {
-            Screen::Buttons
-        }
+            s.arrival.is_some(),
+            s.post_session.is_some(),
+            phase,
+        ),
+        _ => PhoneScreen::Waiting,
     });
     let messages = Memo::new(move |_| {
         live.followed.with(|f| {
@@ -199,11 +189,13 @@ fn Seated(
         // Rebuilt only when the screen changes, not at every reading of the
         // seat: a half-written journal must survive the oximeter's updates.
         {move || match screen.get() {
-            Screen::Waiting => view! { <p class="waiting">{say(lang, Key::Connecting)}</p> }.into_any(),
-            Screen::Arrival => view! { <Arrival lang live seat=seat_id/> }.into_any(),
-            Screen::After => view! { <AfterSession lang live seat=seat_id/> <Buttons lang live seat=seat_id/> }.into_any(),
-            Screen::Done => view! { <p class="done">{say(lang, Key::AfterDone)}</p> }.into_any(),
-            Screen::Buttons => view! { <Buttons lang live seat=seat_id/> }.into_any(),
+            PhoneScreen::Waiting => view! { <p class="waiting">{say(lang, Key::Connecting)}</p> }.into_any(),
+            PhoneScreen::Arrival => view! { <Arrival lang live seat=seat_id/> }.into_any(),
+            PhoneScreen::Journal => view! { <AfterSession lang live seat=seat_id/> <Buttons lang live seat=seat_id/> }.into_any(),
+            PhoneScreen::JournalAfterDischarge => view! { <AfterSession lang live seat=seat_id/> }.into_any(),
+            PhoneScreen::Thanked => view! { <p class="done">{say(lang, Key::AfterDone)}</p> <Buttons lang live seat=seat_id/> }.into_any(),
+            PhoneScreen::Done => view! { <p class="done">{say(lang, Key::AfterDone)}</p> }.into_any(),
+            PhoneScreen::Buttons => view! { <Buttons lang live seat=seat_id/> }.into_any(),
         }}
         {move || live.notice.get().map(|n| view! { <p class="notice" role="alert">{say(lang, Key::Refused)} ": " {n}</p> })}
         {move || {
@@ -222,16 +214,6 @@ fn Seated(
 /// function (not a closure per text) keeps the phone's bundle small.
 fn say(lang: RwSignal<Lang>, key: Key) -> impl IntoView + use<> {
     move || text(lang.get(), key)
-}
-
-/// Which screen the phone shows.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Screen {
-    Waiting,
-    Arrival,
-    After,
-    Done,
-    Buttons,
 }
 
 fn status_class(status: &LinkStatus) -> &'static str {

@@ -391,7 +391,7 @@ fn Tile(
                     }
                 })}
                 <div class="check">
-                    {observed.map(|o| view! { <span>{move || format!("seen: {} {} ago", format!("{:?}", o.status).to_lowercase(), present::duration(now.get().ms_since(o.at)))}</span> })}
+                    {observed.map(|o| view! { <span>{move || format!("seen: {} {} ago", present::observed_label(o.status), present::duration(now.get().ms_since(o.at)))}</span> })}
                     {move || next_check.get().map(|due| view! {
                         <span class=move || { if now.get() > due { "countdown overdue" } else { "countdown" } }>
                             {move || format!(" · next check {}", present::countdown(due.ms_since(now.get())))}
@@ -600,15 +600,7 @@ fn VitalForm(live: LiveSession, id: SeatId) -> impl IntoView {
 fn CheckForm(live: LiveSession, id: SeatId) -> impl IntoView {
     let status = RwSignal::new(ObservedStatus::Resting);
     let note = RwSignal::new(String::new());
-    let statuses = [
-        (ObservedStatus::Resting, "Resting"),
-        (ObservedStatus::Calm, "Calm"),
-        (ObservedStatus::Tearful, "Tearful"),
-        (ObservedStatus::Distressed, "Distressed"),
-        (ObservedStatus::Asleep, "Asleep"),
-        (ObservedStatus::NeedsMedical, "Needs medical"),
-        (ObservedStatus::OutOfRoom, "Out of room"),
-    ];
+    let statuses = present::OBSERVED.map(|s| (s, present::observed_label(s)));
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let text = note.get();
@@ -825,6 +817,7 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
             }
         });
     };
+    let closing = RwSignal::new(false);
     view! {
         <section class="controls" aria-label="Session controls">
             <div class="phase-controls">
@@ -834,8 +827,17 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
                     {p.next().filter(|n| *n != SessionPhase::Closed).map(|n| view! {
                         <button class="primary" on:click=move |_| { send(live, Command::ChangePhase { to: n }); }>{format!("Start {}", present::phase_label(n))}</button>
                     })}
+                    // Closing cannot be undone: it asks once more, in the page.
                     {(p != SessionPhase::Closed).then(|| view! {
-                        <button on:click=move |_| { send(live, Command::ChangePhase { to: SessionPhase::Closed }); }>"Close session"</button>
+                        {move || if closing.get() {
+                            view! {
+                                <span class="confirm" role="alert">"Close this session for good? It cannot be reopened."</span>
+                                <button class="danger" on:click=move |_| { closing.set(false); send(live, Command::ChangePhase { to: SessionPhase::Closed }); }>"Yes, close it"</button>
+                                <button on:click=move |_| closing.set(false)>"Keep it open"</button>
+                            }.into_any()
+                        } else {
+                            view! { <button on:click=move |_| closing.set(true)>"Close session"</button> }.into_any()
+                        }}
                     })}
                 })}
             </div>
