@@ -312,7 +312,12 @@ pub fn decide(
                 override_reason.as_deref(),
                 text_limits::NOTE,
             )?;
-            let (pre_dose_bp, held) = monitor::dose_hold(s, &state.policy, administered_at);
+            let (pre_dose_bp, bp_held) = monitor::dose_hold(s, &state.policy, administered_at);
+            let size_held = monitor::dose_size_hold(s, &state.policy, *route, *mg);
+            let held = match (&bp_held, &size_held) {
+                (Some(bp), Some(size)) => Some(format!("{bp}; {size}")),
+                _ => bp_held.clone().or(size_held.clone()),
+            };
             let hold_override = match (held, override_reason) {
                 (None, _) => None,
                 (Some(held_because), Some(reason)) => Some(HoldOverride {
@@ -320,9 +325,14 @@ pub fn decide(
                     reason,
                 }),
                 (Some(held_because), None) => {
+                    let what = match (bp_held, size_held) {
+                        (Some(_), Some(_)) => "Take a BP and check the dose",
+                        (Some(_), None) => "Take a BP",
+                        _ => "Check the dose",
+                    };
                     return Err(Rejection::new(
                         RejectCode::DoseHold,
-                        format!("dose held: {held_because}. Take a BP, or override with a reason."),
+                        format!("dose held: {held_because}. {what}, or override with a reason."),
                     ));
                 }
             };

@@ -12,7 +12,7 @@ use crate::event::{Event, EventBody};
 use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::ClinicPolicy;
-use crate::records::{BpValue, ObservedStatus, Rating};
+use crate::records::{BpValue, ObservedStatus, Rating, Route};
 use crate::role::Role;
 use crate::state::{Onset, Seat, SessionState};
 use crate::vitals::{Measurement, Num, VitalComponent, VitalKind, VitalReading};
@@ -866,6 +866,23 @@ pub fn bp_schedule(seat: &Seat, state: &SessionState) -> Vec<BpDue> {
 }
 
 // ---- pre-dose hold -----------------------------------------------------------
+
+/// Why a dose of `mg` by `route` is held for its size, if it is: above the
+/// policy's mg per kg for the route, by the participant's latest weight.
+pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64) -> Option<String> {
+    let kg = seat.weight_kg?;
+    let limit = policy.dose_hold.mg_per_kg_above.of(route);
+    let per_kg = mg / kg;
+    (per_kg > limit).then(|| {
+        format!(
+            "{} mg {route} is {} mg/kg at {} kg, above the hold threshold of {} mg/kg",
+            Num(mg),
+            Num((per_kg * 100.0).round() / 100.0),
+            Num(kg),
+            Num(limit)
+        )
+    })
+}
 
 /// Why a dose given at `at` would be held, or `None` if it may go ahead.
 pub fn dose_hold(

@@ -840,6 +840,102 @@ fn rules_can_be_changed_for_one_participant_or_the_whole_session() {
 }
 
 #[test]
+fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
+    // P0 weighs 70 kg; a BP within the last 30 min, so only the size holds.
+    let ready = || {
+        let (mut h, seats) = Harness::with_seats(1);
+        let s = seats[0];
+        h.run(
+            facilitator(),
+            Command::SubmitArrival {
+                seat: s,
+                form: arrival(),
+            },
+        )
+        .unwrap();
+        h.run(
+            facilitator(),
+            Command::SetParticipantState {
+                seat: s,
+                to: ParticipantState::Ready,
+            },
+        )
+        .unwrap();
+        h.phase(SessionPhase::Intentions);
+        h.phase(SessionPhase::Dosing);
+        (h, s)
+    };
+    let give = |seat, route, mg, reason: Option<&str>| Command::RecordDose {
+        seat,
+        route,
+        mg,
+        lot: "L1".into(),
+        administered_at: None,
+        override_reason: reason.map(str::to_string),
+    };
+    for (route, mg, held) in [
+        (Route::Im, 140.0, false),
+        (Route::Im, 141.0, true),
+        (Route::Iv, 70.0, false),
+        (Route::Iv, 71.0, true),
+        (Route::Intranasal, 141.0, true),
+        (Route::SublingualOral, 500.0, false),
+    ] {
+        let (mut h, s) = ready();
+        h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
+        let result = h.run(medical(), give(s, route, mg, None));
+        assert_eq!(result.is_err(), held, "{mg} mg {route}");
+    }
+
+    let (mut h, s) = ready();
+    h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
+    let e = h
+        .run(medical(), give(s, Route::Im, 400.0, None))
+        .unwrap_err();
+    assert_eq!(e.code, RejectCode::DoseHold);
+    assert_eq!(
+        e.message,
+        "dose held: 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Check the dose, or override with a reason."
+    );
+    assert!(
+        h.state.seat(s).unwrap().doses.is_empty(),
+        "nothing recorded"
+    );
+    h.run(
+        medical(),
+        give(
+            s,
+            Route::Im,
+            400.0,
+            Some("protocol dose confirmed with the prescriber"),
+        ),
+    )
+    .unwrap();
+    let given = &h.state.seat(s).unwrap().doses[0];
+    assert_eq!(
+        given.hold_override.as_ref().unwrap().held_because,
+        "400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg"
+    );
+
+    // Without a BP as well: both reasons, both remedies.
+    let (mut h, s) = ready();
+    let e = h
+        .run(medical(), give(s, Route::Im, 400.0, None))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "dose held: no pre-dose BP is recorded; 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Take a BP and check the dose, or override with a reason."
+    );
+
+    let mut policy = ClinicPolicy::default();
+    policy.dose_hold.mg_per_kg_above.im = 0.0;
+    assert_eq!(
+        policy.validate().unwrap_err(),
+        "dose_hold.mg_per_kg_above.im must be more than 0"
+    );
+}
+
+#[test]
 fn the_pre_dose_hold_needs_a_recent_bp_at_or_below_140_90_or_an_override() {
     let ready = || {
         let (mut h, seats) = Harness::with_seats(1);

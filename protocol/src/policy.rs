@@ -3,6 +3,7 @@
 //! event, so replaying a session's log always reaches the same decisions.
 
 use crate::alarm::{AlarmRule, EscalationPolicy, default_rules};
+use crate::records::Route;
 use crate::vitals::VitalComponent;
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +152,19 @@ impl ClinicPolicy {
         if !(self.max_single_dose_mg.is_finite() && self.max_single_dose_mg > 0.0) {
             return Err("max_single_dose_mg must be more than 0".into());
         }
+        let per_kg = self.dose_hold.mg_per_kg_above;
+        for (name, v) in [
+            ("iv", per_kg.iv),
+            ("im", per_kg.im),
+            ("sublingual_oral", per_kg.sublingual_oral),
+            ("intranasal", per_kg.intranasal),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "dose_hold.mg_per_kg_above.{name} must be more than 0"
+                ));
+            }
+        }
         if self.future_tolerance_ms < 0 || self.backdate_limit_ms < 0 {
             return Err("time tolerances must not be negative".into());
         }
@@ -169,6 +183,11 @@ pub struct DoseHoldPolicy {
     pub systolic_above: f64,
     /// Hold when diastolic is above this, mm[Hg].
     pub diastolic_above: f64,
+    /// Hold a single dose above this many mg per kg of the participant's
+    /// weight (when it is known), per route: a slipped digit is ten times the
+    /// dose. Sessions logged before this existed read the defaults.
+    #[serde(default)]
+    pub mg_per_kg_above: PerRoute,
 }
 
 impl Default for DoseHoldPolicy {
@@ -177,6 +196,47 @@ impl Default for DoseHoldPolicy {
             bp_max_age_min: 30,
             systolic_above: 140.0,
             diastolic_above: 90.0,
+            mg_per_kg_above: PerRoute::default(),
+        }
+    }
+}
+
+/// One number per route of administration.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerRoute {
+    /// Intravenous.
+    pub iv: f64,
+    /// Intramuscular.
+    pub im: f64,
+    /// Sublingual or oral (most of it is not absorbed).
+    pub sublingual_oral: f64,
+    /// Intranasal.
+    pub intranasal: f64,
+}
+
+impl PerRoute {
+    /// The number for `route`.
+    pub fn of(&self, route: Route) -> f64 {
+        match route {
+            Route::Iv => self.iv,
+            Route::Im => self.im,
+            Route::SublingualOral => self.sublingual_oral,
+            Route::Intranasal => self.intranasal,
+        }
+    }
+}
+
+impl Default for PerRoute {
+    /// Upper bounds well past the usual single doses (IV 0.5–1, IM 0.5–1.5,
+    /// intranasal up to about 1.5, sublingual/oral a few mg/kg): a hold asks
+    /// for a second look and a reason, it does not prescribe.
+    fn default() -> Self {
+        PerRoute {
+            iv: 1.0,
+            im: 2.0,
+            sublingual_oral: 10.0,
+            intranasal: 2.0,
         }
     }
 }

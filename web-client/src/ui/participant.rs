@@ -45,10 +45,7 @@ pub fn ParticipantPage(code: Option<String>) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match net::call::<Joined>("POST", "/api/join", None, Some(&JoinRequest { code })).await
             {
-                Ok(j) => {
-                    remember(j, joined);
-                    browser::go("/join");
-                }
+                Ok(j) => remember(j, joined),
                 Err(_) if joined.get_untracked().is_some() => browser::go("/join"),
                 Err(e) => error.set(Some(e)),
             }
@@ -77,6 +74,8 @@ fn remember(j: Joined, joined: RwSignal<Option<Joined>>) {
     browser::store(TOKEN, &j.token.token);
     browser::store(CREDENTIALS, &serde_json::to_string(&j).expect("serializes"));
     joined.set(Some(j));
+    // A code in the address is spent: a reload must not try it again.
+    browser::go("/join");
 }
 
 #[component]

@@ -669,7 +669,7 @@ fn DoseForm(live: LiveSession, id: SeatId) -> impl IntoView {
             </select>
             <input inputmode="decimal" aria-label="Dose in mg" placeholder="mg" prop:value=move || mg.get() on:input=move |ev| mg.set(event_target_value(&ev))/>
             <input aria-label="Lot" placeholder="lot" prop:value=move || lot.get() on:input=move |ev| lot.set(event_target_value(&ev))/>
-            <input aria-label="Hold override reason (only to dose despite the BP hold)" placeholder="override reason (only if held)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
+            <input aria-label="Hold override reason (only to dose despite a hold: the pre-dose BP or the dose per kg)" placeholder="override reason (only if held)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
             <button type="submit">"Record dose"</button>
         </form>
     }
