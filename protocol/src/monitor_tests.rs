@@ -13,10 +13,10 @@ use crate::*;
 const S: i64 = 1000;
 const MIN: i64 = MINUTE_MS;
 
-/// A session in the experience phase with one participant dosed at the
-/// harness's `now` (pre-dose BP 126/80) and in the experience.
-fn dosed() -> (Harness, SeatId) {
-    let (mut h, seats) = Harness::with_seats(2);
+/// A session in the dosing phase with `seats` seats, the first arrived and
+/// ready (70 kg, no BP yet).
+fn ready_to_dose(seats: usize) -> (Harness, SeatId) {
+    let (mut h, seats) = Harness::with_seats(seats);
     let s = seats[0];
     h.run(
         facilitator(),
@@ -36,6 +36,13 @@ fn dosed() -> (Harness, SeatId) {
     .unwrap();
     h.phase(SessionPhase::Intentions);
     h.phase(SessionPhase::Dosing);
+    (h, s)
+}
+
+/// A session in the experience phase with one participant dosed at the
+/// harness's `now` (pre-dose BP 126/80) and in the experience.
+fn dosed() -> (Harness, SeatId) {
+    let (mut h, s) = ready_to_dose(2);
     h.run(medical(), bp(s, 126.0, 80.0)).unwrap();
     h.run(medical(), dose(s, None)).unwrap();
     h.phase(SessionPhase::Experience);
@@ -842,29 +849,6 @@ fn rules_can_be_changed_for_one_participant_or_the_whole_session() {
 #[test]
 fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
     // P0 weighs 70 kg; a BP within the last 30 min, so only the size holds.
-    let ready = || {
-        let (mut h, seats) = Harness::with_seats(1);
-        let s = seats[0];
-        h.run(
-            facilitator(),
-            Command::SubmitArrival {
-                seat: s,
-                form: arrival(),
-            },
-        )
-        .unwrap();
-        h.run(
-            facilitator(),
-            Command::SetParticipantState {
-                seat: s,
-                to: ParticipantState::Ready,
-            },
-        )
-        .unwrap();
-        h.phase(SessionPhase::Intentions);
-        h.phase(SessionPhase::Dosing);
-        (h, s)
-    };
     let give = |seat, route, mg, reason: Option<&str>| Command::RecordDose {
         seat,
         route,
@@ -881,13 +865,13 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         (Route::Intranasal, 141.0, true),
         (Route::SublingualOral, 500.0, false),
     ] {
-        let (mut h, s) = ready();
+        let (mut h, s) = ready_to_dose(1);
         h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
         let result = h.run(medical(), give(s, route, mg, None));
         assert_eq!(result.is_err(), held, "{mg} mg {route}");
     }
 
-    let (mut h, s) = ready();
+    let (mut h, s) = ready_to_dose(1);
     h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
     let e = h
         .run(medical(), give(s, Route::Im, 400.0, None))
@@ -918,7 +902,7 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
     );
 
     // Without a BP as well: both reasons, both remedies.
-    let (mut h, s) = ready();
+    let (mut h, s) = ready_to_dose(1);
     let e = h
         .run(medical(), give(s, Route::Im, 400.0, None))
         .unwrap_err();
@@ -937,30 +921,7 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
 
 #[test]
 fn the_pre_dose_hold_needs_a_recent_bp_at_or_below_140_90_or_an_override() {
-    let ready = || {
-        let (mut h, seats) = Harness::with_seats(1);
-        let s = seats[0];
-        h.run(
-            facilitator(),
-            Command::SubmitArrival {
-                seat: s,
-                form: arrival(),
-            },
-        )
-        .unwrap();
-        h.run(
-            facilitator(),
-            Command::SetParticipantState {
-                seat: s,
-                to: ParticipantState::Ready,
-            },
-        )
-        .unwrap();
-        h.phase(SessionPhase::Intentions);
-        h.phase(SessionPhase::Dosing);
-        (h, s)
-    };
-    let (mut h, s) = ready();
+    let (mut h, s) = ready_to_dose(1);
     let e = h.run(medical(), dose(s, None)).unwrap_err();
     assert_eq!(e.code, RejectCode::DoseHold);
     assert_eq!(
@@ -973,7 +934,7 @@ fn the_pre_dose_hold_needs_a_recent_bp_at_or_below_140_90_or_an_override() {
         (141.0, 85.0, true),
         (135.0, 91.0, true),
     ] {
-        let (mut h, s) = ready();
+        let (mut h, s) = ready_to_dose(1);
         h.run(medical(), bp(s, sys, dia)).unwrap();
         assert_eq!(
             h.run(medical(), dose(s, None)).is_err(),
@@ -982,7 +943,7 @@ fn the_pre_dose_hold_needs_a_recent_bp_at_or_below_140_90_or_an_override() {
         );
     }
 
-    let (mut h, s) = ready();
+    let (mut h, s) = ready_to_dose(1);
     h.run(medical(), bp(s, 130.0, 80.0)).unwrap();
     h.advance(31 * MIN);
     let e = h.run(medical(), dose(s, None)).unwrap_err();
@@ -991,7 +952,7 @@ fn the_pre_dose_hold_needs_a_recent_bp_at_or_below_140_90_or_an_override() {
         "dose held: the last BP was measured 31 min before the dose; it must be within 30 min. Take a BP, or override with a reason."
     );
 
-    let (mut h, s) = ready();
+    let (mut h, s) = ready_to_dose(1);
     h.run(medical(), bp(s, 152.0, 94.0)).unwrap();
     h.run(
         medical(),
