@@ -312,27 +312,44 @@ pub fn decide(
                 override_reason.as_deref(),
                 text_limits::NOTE,
             )?;
+            // Every reason to hold, each with what clears it short of an
+            // override (fasting cannot be confirmed again once asked).
             let (pre_dose_bp, bp_held) = monitor::dose_hold(s, &state.policy, administered_at);
-            let size_held = monitor::dose_size_hold(s, &state.policy, *route, *mg);
-            let held = match (&bp_held, &size_held) {
-                (Some(bp), Some(size)) => Some(format!("{bp}; {size}")),
-                _ => bp_held.clone().or(size_held.clone()),
-            };
-            let hold_override = match (held, override_reason) {
+            let held: Vec<(String, Option<&str>)> = [
+                bp_held.map(|r| (r, Some("take a BP"))),
+                monitor::dose_size_hold(s, &state.policy, *route, *mg)
+                    .map(|r| (r, Some("check the dose"))),
+                monitor::fasting_hold(s).map(|r| (r, None)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let held_because = (!held.is_empty()).then(|| {
+                held.iter()
+                    .map(|(r, _)| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            let hold_override = match (held_because, override_reason) {
                 (None, _) => None,
                 (Some(held_because), Some(reason)) => Some(HoldOverride {
                     held_because,
                     reason,
                 }),
                 (Some(held_because), None) => {
-                    let what = match (bp_held, size_held) {
-                        (Some(_), Some(_)) => "Take a BP and check the dose",
-                        (Some(_), None) => "Take a BP",
-                        _ => "Check the dose",
+                    let remedies: Vec<&str> = held.iter().filter_map(|(_, r)| *r).collect();
+                    let what = match remedies.as_slice() {
+                        [] => "Override with a reason.".to_string(),
+                        [one] => format!("{}, or override with a reason.", capitalized(one)),
+                        [first, rest @ ..] => format!(
+                            "{} and {}, or override with a reason.",
+                            capitalized(first),
+                            rest.join(" and ")
+                        ),
                     };
                     return Err(Rejection::new(
                         RejectCode::DoseHold,
-                        format!("dose held: {held_because}. {what}, or override with a reason."),
+                        format!("dose held: {held_because}. {what}"),
                     ));
                 }
             };
@@ -588,6 +605,14 @@ fn invalid(message: impl Into<String>) -> Rejection {
 
 /// Trimmed text that must not be empty, within `limit` characters, without
 /// control characters (but newlines).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn required_text(field: &str, text: &str, limit: usize) -> Result<String, Rejection> {
     let text = optional_text(field, Some(text), limit)?.unwrap_or_default();
     if text.is_empty() {

@@ -153,7 +153,7 @@ impl Detail {
                 "{} {} {} (alarm when {} {})",
                 limit.component.label(),
                 Num(value),
-                limit.component.ucum(),
+                limit.component.unit(),
                 limit.comparison.symbol(),
                 Num(limit.value)
             ),
@@ -882,6 +882,17 @@ pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64)
             Num(limit)
         )
     })
+}
+
+/// Why a dose is held for fasting, if it is: vomiting under ketamine
+/// sedation risks aspiration, so a dose for someone whose arrival check-in
+/// does not confirm fasting (or who has none) needs a reason.
+pub fn fasting_hold(seat: &Seat) -> Option<String> {
+    match &seat.arrival {
+        Some(a) if a.value.fasting_confirmed => None,
+        Some(_) => Some("fasting is not confirmed on the arrival check-in".into()),
+        None => Some("there is no arrival check-in to confirm fasting".into()),
+    }
 }
 
 /// Why a dose given at `at` would be held, or `None` if it may go ahead.

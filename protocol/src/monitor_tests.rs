@@ -911,6 +911,54 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         "dose held: no pre-dose BP is recorded; 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Take a BP and check the dose, or override with a reason."
     );
 
+    // Not fasted: only an override clears it.
+    let (mut h, seats) = Harness::with_seats(1);
+    let s = seats[0];
+    let form = ArrivalForm {
+        fasting_confirmed: false,
+        ..arrival()
+    };
+    h.run(participant(s), Command::SubmitArrival { seat: s, form })
+        .unwrap();
+    h.run(
+        facilitator(),
+        Command::SetParticipantState {
+            seat: s,
+            to: ParticipantState::Ready,
+        },
+    )
+    .unwrap();
+    h.phase(SessionPhase::Intentions);
+    h.phase(SessionPhase::Dosing);
+    h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
+    let e = h
+        .run(medical(), give(s, Route::Im, 40.0, None))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "dose held: fasting is not confirmed on the arrival check-in. Override with a reason."
+    );
+    let e = h
+        .run(medical(), give(s, Route::Im, 400.0, None))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "dose held: 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg; fasting is not confirmed on the arrival check-in. Check the dose, or override with a reason."
+    );
+    h.run(
+        medical(),
+        give(s, Route::Im, 40.0, Some("light breakfast 6 h ago")),
+    )
+    .unwrap();
+    assert_eq!(
+        h.state.seat(s).unwrap().doses[0]
+            .hold_override
+            .as_ref()
+            .unwrap()
+            .held_because,
+        "fasting is not confirmed on the arrival check-in"
+    );
+
     let mut policy = ClinicPolicy::default();
     policy.dose_hold.mg_per_kg_above.im = 0.0;
     assert_eq!(
@@ -1022,7 +1070,7 @@ fn discharge_waits_for_every_checklist_item_or_a_medical_override() {
     );
     assert!(
         e.message
-            .contains("systolic BP 164 mm[Hg] (alarm when ≥ 160)"),
+            .contains("systolic BP 164 mmHg (alarm when ≥ 160)"),
         "{}",
         e.message
     );

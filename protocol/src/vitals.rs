@@ -95,6 +95,16 @@ impl VitalComponent {
         }
     }
 
+    /// The unit as people read it ("mmHg", "°C"); the UCUM code stays in
+    /// records and exports.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            VitalComponent::Systolic | VitalComponent::Diastolic => "mmHg",
+            VitalComponent::BodyTemperature => "°C",
+            other => other.ucum(),
+        }
+    }
+
     /// UCUM unit.
     pub const fn ucum(self) -> &'static str {
         match self {
@@ -239,7 +249,7 @@ pub enum VitalError {
     /// Outside the plausible input range.
     #[error(
         "{} of {} {unit} is outside the plausible range {} to {} {unit}",
-        component.label(), Num(*value), Num(range.min), Num(range.max), unit = component.ucum()
+        component.label(), Num(*value), Num(range.min), Num(range.max), unit = component.unit()
     )]
     OutOfRange {
         /// Which component.
@@ -251,7 +261,7 @@ pub enum VitalError {
     },
     /// Diastolic at or above systolic.
     #[error(
-        "diastolic BP ({} mm[Hg]) must be lower than systolic BP ({} mm[Hg])",
+        "diastolic BP ({} mmHg) must be lower than systolic BP ({} mmHg)",
         Num(*diastolic),
         Num(*systolic)
     )]
@@ -359,7 +369,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "systolic BP of 310 mm[Hg] is outside the plausible range 50 to 300 mm[Hg]"
+            "systolic BP of 310 mmHg is outside the plausible range 50 to 300 mmHg"
         );
         let err = Measurement::BloodPressure {
             systolic: 120.0,
@@ -369,14 +379,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "diastolic BP (120 mm[Hg]) must be lower than systolic BP (120 mm[Hg])"
+            "diastolic BP (120 mmHg) must be lower than systolic BP (120 mmHg)"
         );
         let err = Measurement::BodyTemperature { value: 46.5 }
             .check_plausible(&limits())
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "body temperature of 46.5 Cel is outside the plausible range 30 to 45 Cel"
+            "body temperature of 46.5 °C is outside the plausible range 30 to 45 °C"
         );
     }
 

@@ -118,7 +118,7 @@ async fn bad_frames_get_specific_errors_and_the_connection_stays_up() {
                 systolic: 80.0,
                 diastolic: 95.0,
             },
-            "diastolic BP (95 mm[Hg]) must be lower than systolic BP (80 mm[Hg])",
+            "diastolic BP (95 mmHg) must be lower than systolic BP (80 mmHg)",
         ),
         (
             Measurement::HeartRate { value: 0.0 },

@@ -511,7 +511,7 @@ fn Detail(
             <div class="charts">
                 <SessionChart series=series(live, id, |h| &h.spo2) from=started now=now_signal lo=80.0 hi=100.0 title="SpO2 %" class="spo2"/>
                 <SessionChart series=series(live, id, |h| &h.heart_rate) from=started now=now_signal lo=40.0 hi=160.0 title="Heart rate /min" class="hr"/>
-                <SessionChart series=series(live, id, |h| &h.systolic) from=started now=now_signal lo=60.0 hi=200.0 title="Systolic BP mm[Hg]" class="bp"/>
+                <SessionChart series=series(live, id, |h| &h.systolic) from=started now=now_signal lo=60.0 hi=200.0 title="Systolic BP mmHg" class="bp"/>
             </div>
             <div class="forms">
                 {can(live, CommandKind::RecordVital).then(|| view! { <VitalForm live id/> })}
@@ -531,7 +531,12 @@ fn Detail(
 
 fn send(live: LiveSession, command: Command) -> bool {
     match live.send(command) {
-        Ok(_) => true,
+        Ok(_) => {
+            // The last refusal is answered by this attempt; a new refusal
+            // shows again when the server's answer arrives.
+            live.notice.set(None);
+            true
+        }
         Err(e) => {
             live.notice.set(Some(e));
             false
@@ -669,7 +674,7 @@ fn DoseForm(live: LiveSession, id: SeatId) -> impl IntoView {
             </select>
             <input inputmode="decimal" aria-label="Dose in mg" placeholder="mg" prop:value=move || mg.get() on:input=move |ev| mg.set(event_target_value(&ev))/>
             <input aria-label="Lot" placeholder="lot" prop:value=move || lot.get() on:input=move |ev| lot.set(event_target_value(&ev))/>
-            <input aria-label="Hold override reason (only to dose despite a hold: the pre-dose BP or the dose per kg)" placeholder="override reason (only if held)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
+            <input aria-label="Hold override reason (only to dose despite a hold: pre-dose BP, dose per kg, fasting)" placeholder="override reason (only if held)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
             <button type="submit">"Record dose"</button>
         </form>
     }
