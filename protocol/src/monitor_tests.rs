@@ -16,16 +16,15 @@ const MIN: i64 = MINUTE_MS;
 /// A session in the dosing phase with `seats` seats, the first arrived and
 /// ready (70 kg, no BP yet).
 fn ready_to_dose(seats: usize) -> (Harness, SeatId) {
+    ready_after(seats, arrival())
+}
+
+/// [`ready_to_dose`], the first participant having arrived with `form`.
+fn ready_after(seats: usize, form: ArrivalForm) -> (Harness, SeatId) {
     let (mut h, seats) = Harness::with_seats(seats);
     let s = seats[0];
-    h.run(
-        facilitator(),
-        Command::SubmitArrival {
-            seat: s,
-            form: arrival(),
-        },
-    )
-    .unwrap();
+    h.run(facilitator(), Command::SubmitArrival { seat: s, form })
+        .unwrap();
     h.run(
         facilitator(),
         Command::SetParticipantState {
@@ -912,24 +911,13 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
     );
 
     // Not fasted: only an override clears it.
-    let (mut h, seats) = Harness::with_seats(1);
-    let s = seats[0];
-    let form = ArrivalForm {
-        fasting_confirmed: false,
-        ..arrival()
-    };
-    h.run(participant(s), Command::SubmitArrival { seat: s, form })
-        .unwrap();
-    h.run(
-        facilitator(),
-        Command::SetParticipantState {
-            seat: s,
-            to: ParticipantState::Ready,
+    let (mut h, s) = ready_after(
+        1,
+        ArrivalForm {
+            fasting_confirmed: false,
+            ..arrival()
         },
-    )
-    .unwrap();
-    h.phase(SessionPhase::Intentions);
-    h.phase(SessionPhase::Dosing);
+    );
     h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
     let e = h
         .run(medical(), give(s, Route::Im, 40.0, None))
