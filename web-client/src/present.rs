@@ -2,8 +2,8 @@
 //! AND word, never colour alone), state names.
 
 use protocol::{
-    AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, SelfReport,
-    SessionPhase, Timestamp,
+    AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, Seat,
+    SelfReport, SessionPhase, Timestamp,
 };
 
 /// Local wall-clock time "21:04" for `at`, given the browser's offset from UTC
@@ -108,6 +108,26 @@ pub fn observed_label(status: ObservedStatus) -> &'static str {
         ObservedStatus::NeedsMedical => "needs medical",
         ObservedStatus::OutOfRoom => "out of room",
     }
+}
+
+/// What the arrival check-in says that the people in the room must keep in
+/// mind, in words for the tile: no supportive touch, not fasted, no ride
+/// home (until staff confirm one).
+pub fn arrival_flags(seat: &Seat) -> Vec<&'static str> {
+    let Some(form) = seat.arrival.as_ref().map(|a| &a.value) else {
+        return Vec::new();
+    };
+    let mut flags = Vec::new();
+    if !form.consent_to_touch {
+        flags.push("no touch");
+    }
+    if !form.fasting_confirmed {
+        flags.push("not fasted");
+    }
+    if !form.ride_home_arranged && !seat.ride_home_confirmed {
+        flags.push("no ride home");
+    }
+    flags
 }
 
 /// Which screen a participant's phone shows.
@@ -358,6 +378,55 @@ mod tests {
         assert_eq!(
             screen(Withdrawn, false, false, Experience),
             PhoneScreen::Done
+        );
+    }
+
+    #[test]
+    fn the_tile_names_what_the_arrival_check_in_asks_staff_to_keep_in_mind() {
+        let mut state = protocol::state::SessionState::empty(protocol::SessionId::from_uuid(
+            uuid::Uuid::from_u128(1),
+        ));
+        let id = protocol::SeatId::from_uuid(uuid::Uuid::from_u128(7));
+        assert!(state.apply(&protocol::Event {
+            session: state.id,
+            seq: protocol::Seq(1),
+            at: Timestamp(0),
+            actor: protocol::Actor::System,
+            command: None,
+            body: EventBody::SeatAdded {
+                seat: id,
+                display_name: "Ana".into(),
+                weight_kg: None,
+                location: None,
+            },
+        }));
+        let mut seat = state.seat(id).unwrap().clone();
+        assert!(arrival_flags(&seat).is_empty(), "no check-in yet");
+        let form = |touch, fasted, ride| protocol::ArrivalForm {
+            mood: 5.try_into().unwrap(),
+            anxiety: 5.try_into().unwrap(),
+            intention: String::new(),
+            fasting_confirmed: fasted,
+            ride_home_arranged: ride,
+            consent_to_touch: touch,
+        };
+        let stamp = |value| protocol::state::Stamped {
+            value,
+            at: Timestamp(0),
+            seq: protocol::Seq(1),
+        };
+        seat.arrival = Some(stamp(form(true, true, true)));
+        assert!(arrival_flags(&seat).is_empty());
+        seat.arrival = Some(stamp(form(false, false, false)));
+        assert_eq!(
+            arrival_flags(&seat),
+            ["no touch", "not fasted", "no ride home"]
+        );
+        seat.ride_home_confirmed = true;
+        assert_eq!(
+            arrival_flags(&seat),
+            ["no touch", "not fasted"],
+            "staff confirmed a ride"
         );
     }
 

@@ -375,6 +375,10 @@ fn Tile(
                     <span class=format!("state state-{:?}", s.state).to_lowercase()>{present::state_label(s.state)}</span>
                     {first_dose.map(|d| view! { <span class="since">{move || format!(" · dose {} ago", present::duration(now.get().ms_since(d)))}</span> })}
                 </div>
+                {let flags = present::arrival_flags(&s);
+                 (!flags.is_empty()).then(|| view! {
+                    <div class="flags">{flags.into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</div>
+                 })}
                 <div class="vitals">
                     <span class="v">{move || value(protocol::VitalKind::Spo2).map(|m| present::measurement(&m)).unwrap_or_else(|| "SpO2 —".into())}</span>
                     <span class="v">{move || value(protocol::VitalKind::HeartRate).map(|m| present::measurement(&m)).unwrap_or_else(|| "HR —".into())}</span>
@@ -508,6 +512,16 @@ fn Detail(
                 <h2>{move || seat.get().map(|s| format!("{} — {}", s.display_name, present::state_label(s.state))).unwrap_or_default()}</h2>
                 <button class="x" aria-label="Close" on:click=move |_| selected.set(None)>"✕"</button>
             </header>
+            {move || seat.get().and_then(|s| s.arrival).map(|a| {
+                let form = a.value;
+                view! {
+                    <p class="arrival-summary">
+                        {format!("Arrival: mood {}, anxiety {}", form.mood.get(), form.anxiety.get())}
+                        {(!form.intention.trim().is_empty()).then(|| format!(" · intention: “{}”", form.intention.trim()))}
+                        {format!(" · supportive touch: {}", if form.consent_to_touch { "yes" } else { "no" })}
+                    </p>
+                }
+            })}
             <div class="charts">
                 <SessionChart series=series(live, id, |h| &h.spo2) from=started now=now_signal lo=80.0 hi=100.0 title="SpO2 %" class="spo2"/>
                 <SessionChart series=series(live, id, |h| &h.heart_rate) from=started now=now_signal lo=40.0 hi=160.0 title="Heart rate /min" class="hr"/>
@@ -778,6 +792,25 @@ fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) 
     }
 }
 
+/// A message every phone of the session shows ("From your facilitators").
+#[component]
+fn GroupMessageForm(live: LiveSession) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let post = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if send(live, Command::PostGroupMessage { text: text.get() }) {
+            text.set(String::new());
+        }
+    };
+    view! {
+        <form class="group-message" on:submit=post>
+            <h3>"Message to the group"</h3>
+            <input aria-label="Message to every participant's phone" placeholder="shown on every phone" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))/>
+            <button type="submit">"Post"</button>
+        </form>
+    }
+}
+
 #[component]
 fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
     let phase = Memo::new(move |_| live.followed.with(|f| f.state().map(|s| s.phase)));
@@ -846,6 +879,7 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
                     })}
                 })}
             </div>
+            {can(live, CommandKind::PostGroupMessage).then(|| view! { <GroupMessageForm live/> })}
             <form class="add-seat" on:submit=add>
                 <h3>"Add a seat"</h3>
                 <input aria-label="First name or pseudonym" placeholder="first name or pseudonym" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
