@@ -369,16 +369,13 @@ fn Tile(
                 })}
                 <div class="tile-head">
                     <h2>{s.display_name.clone()}</h2>
+                    <span class="flags">{present::arrival_flags(&s).into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</span>
                     <span class="loc">{s.location.clone().unwrap_or_default()}</span>
                 </div>
                 <div class="tile-state">
                     <span class=format!("state state-{:?}", s.state).to_lowercase()>{present::state_label(s.state)}</span>
                     {first_dose.map(|d| view! { <span class="since">{move || format!(" · dose {} ago", present::duration(now.get().ms_since(d)))}</span> })}
                 </div>
-                {let flags = present::arrival_flags(&s);
-                 (!flags.is_empty()).then(|| view! {
-                    <div class="flags">{flags.into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</div>
-                 })}
                 <div class="vitals">
                     <span class="v">{move || value(protocol::VitalKind::Spo2).map(|m| present::measurement(&m)).unwrap_or_else(|| "SpO2 —".into())}</span>
                     <span class="v">{move || value(protocol::VitalKind::HeartRate).map(|m| present::measurement(&m)).unwrap_or_else(|| "HR —".into())}</span>
