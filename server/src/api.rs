@@ -9,7 +9,7 @@ use crate::hub::{CommandOutcome, HubError, SessionHandle};
 use crate::store::{Redeem, StoreError};
 use crate::ws;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +25,7 @@ use protocol::{
     ClinicPolicy, Command, CommandId, EventBody, RejectCode, Rejection, SeatId, SessionId,
     StaffRole, Viewer,
 };
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -238,10 +239,34 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// Refused before any work: this address has failed too often lately.
+fn too_many_attempts(wait: std::time::Duration) -> AppError {
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!(
+            "too many failed attempts from this device; try again in {} min, or ask staff",
+            wait.as_secs().div_ceil(60)
+        ),
+    )
+}
+
+/// Counts a failed login or join code from `address`.
+fn count_failure(app: &App, address: SocketAddr) {
+    app.failed_attempts.failed(address.ip());
+    if app.failed_attempts.check(address.ip()).is_err() {
+        tracing::warn!("an address reached the limit of failed logins and join codes; it waits");
+    }
+}
+
 async fn login(
     State(app): State<Arc<App>>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
+    app.failed_attempts
+        .check(address.ip())
+        .map_err(too_many_attempts)?;
     let busy = || {
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -270,6 +295,7 @@ async fn login(
     .await
     .unwrap_or(false);
     let Some(record) = record.filter(|_| ok) else {
+        count_failure(&app, address);
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
@@ -498,8 +524,12 @@ async fn issue_join_code(
 
 async fn join(
     State(app): State<Arc<App>>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
     Body(req): Body<JoinRequest>,
 ) -> Result<Json<Joined>, AppError> {
+    app.failed_attempts
+        .check(address.ip())
+        .map_err(too_many_attempts)?;
     let bad = |message: &str| {
         AppError::new(
             StatusCode::UNAUTHORIZED,
@@ -507,23 +537,28 @@ async fn join(
             message.to_string(),
         )
     };
-    let (session, seat) = match app
+    let redeemed = app
         .store
         .redeem_join_code(auth::join_code_hash(&req.code), app.clock.now())
-        .await?
-    {
+        .await?;
+    // A wrong code counts against the address: guessing must be slow.
+    let refuse = |message: &str| {
+        count_failure(&app, address);
+        bad(message)
+    };
+    let (session, seat) = match redeemed {
         Redeem::Seat(session, seat) => (session, seat),
         Redeem::Unknown => {
-            return Err(bad(
+            return Err(refuse(
                 "this code is not known; check it, or ask staff for a new one",
             ));
         }
         Redeem::Used => {
-            return Err(bad(
+            return Err(refuse(
                 "this code has already been used; ask staff for a new one",
             ));
         }
-        Redeem::Expired => return Err(bad("this code has expired; ask staff for a new one")),
+        Redeem::Expired => return Err(refuse("this code has expired; ask staff for a new one")),
     };
     let handle = app
         .hub

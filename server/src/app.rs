@@ -39,6 +39,8 @@ pub struct App {
     /// core for a moment, so an unauthenticated flood of logins must queue
     /// rather than exhaust memory and the blocking threads.
     pub password_checks: Semaphore,
+    /// Failed logins and join codes per client address.
+    pub failed_attempts: crate::attempts::FailedAttempts,
     /// Cancelled to shut down.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames.
@@ -80,6 +82,7 @@ impl App {
         let app = Arc::new(App {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             password_checks: Semaphore::new(PASSWORD_CHECKS),
+            failed_attempts: Default::default(),
             keys: Keys::new(&secret),
             config,
             store,
@@ -173,7 +176,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), ServerErr
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    // The client's address: failed logins and join codes are counted per address.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;
     app.stop().await;

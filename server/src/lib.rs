@@ -29,6 +29,7 @@
 
 pub mod api;
 pub mod app;
+pub mod attempts;
 pub mod auth;
 pub mod cli;
 pub mod client;
