@@ -2,7 +2,7 @@
 //! current state, becomes the events that record it, or a [`Rejection`]. Pure,
 //! so the browser can check a form with exactly the server's rules.
 
-use crate::alarm::{Alarm, AlarmKind, ClearReason, MAX_AUDIO_PAUSE_S};
+use crate::alarm::{Alarm, ClearReason, MAX_AUDIO_PAUSE_S, Trigger};
 use crate::command::{Command, RejectCode, Rejection};
 use crate::event::EventBody;
 use crate::ids::{SeatId, Seq, Timestamp};
@@ -212,7 +212,7 @@ pub fn decide(
             let mut events = vec![EventBody::SupportAcknowledged { seat: *seat }];
             // Answering the request is acknowledging its alarm.
             let alarm = state.alarms.iter().find(|a| {
-                a.seat == *seat && a.kind == AlarmKind::Request && a.acknowledged.is_none()
+                a.seat == *seat && a.acknowledged.is_none() && is_support_alarm(state, a)
             });
             if let Some(a) = alarm {
                 events.push(EventBody::AlarmAcknowledged { alarm: a.id });
@@ -319,7 +319,7 @@ pub fn decide(
                 bp_held.map(|r| (r, Some("take a BP"))),
                 monitor::dose_size_hold(s, &state.policy, *route, *mg)
                     .map(|r| (r, Some("check the dose"))),
-                monitor::fasting_hold(s).map(|r| (r, None)),
+                monitor::fasting_hold(s, &state.policy).map(|r| (r, None)),
             ]
             .into_iter()
             .flatten()
@@ -473,8 +473,7 @@ pub fn decide(
                 });
             }
             // Acknowledging a support alarm is answering the request.
-            if a.kind == AlarmKind::Request && state.seat(a.seat).is_some_and(|s| s.needs_support())
-            {
+            if is_support_alarm(state, a) && state.seat(a.seat).is_some_and(|s| s.needs_support()) {
                 events.push(EventBody::SupportAcknowledged { seat: a.seat });
             }
             Ok(events)
@@ -603,8 +602,17 @@ fn invalid(message: impl Into<String>) -> Rejection {
     Rejection::new(RejectCode::InvalidInput, message)
 }
 
-/// Trimmed text that must not be empty, within `limit` characters, without
-/// control characters (but newlines).
+/// Whether `alarm` was raised by a support-request rule (not merely a request
+/// kind: a facilitator's "needs medical" is a request to medical, and
+/// answering a participant's request must not silence it).
+fn is_support_alarm(state: &SessionState, alarm: &Alarm) -> bool {
+    state.seat(alarm.seat).is_some_and(|seat| {
+        monitor::effective_rules(state, seat)
+            .iter()
+            .any(|r| r.id == alarm.rule && r.trigger == Trigger::SupportRequest)
+    })
+}
+
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars
@@ -613,6 +621,8 @@ fn capitalized(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Trimmed text that must not be empty, within `limit` characters, without
+/// control characters (but newlines).
 fn required_text(field: &str, text: &str, limit: usize) -> Result<String, Rejection> {
     let text = optional_text(field, Some(text), limit)?.unwrap_or_default();
     if text.is_empty() {

@@ -874,10 +874,16 @@ pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64)
     let limit = policy.dose_hold.mg_per_kg_above.of(route);
     let per_kg = mg / kg;
     (per_kg > limit).then(|| {
+        // Two decimals, or three where two would read as the limit itself.
+        let shown = [100.0, 1000.0]
+            .into_iter()
+            .map(|scale| (per_kg * scale).floor() / scale)
+            .find(|shown| *shown > limit)
+            .unwrap_or(per_kg);
         format!(
             "{} mg {route} is {} mg/kg at {} kg, above the hold threshold of {} mg/kg",
             Num(mg),
-            Num((per_kg * 100.0).round() / 100.0),
+            Num(shown),
             Num(kg),
             Num(limit)
         )
@@ -887,7 +893,10 @@ pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64)
 /// Why a dose is held for fasting, if it is: vomiting under ketamine
 /// sedation risks aspiration, so a dose for someone whose arrival check-in
 /// does not confirm fasting (or who has none) needs a reason.
-pub fn fasting_hold(seat: &Seat) -> Option<String> {
+pub fn fasting_hold(seat: &Seat, policy: &ClinicPolicy) -> Option<String> {
+    if !policy.dose_hold.hold_unless_fasted {
+        return None;
+    }
     match &seat.arrival {
         Some(a) if a.value.fasting_confirmed => None,
         Some(_) => Some("fasting is not confirmed on the arrival check-in".into()),

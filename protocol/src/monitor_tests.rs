@@ -403,6 +403,32 @@ fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_
     assert!(active(&h, s, "needs-medical").is_some());
     observe(&mut h, s, ObservedStatus::Resting);
     assert!(active(&h, s, "needs-medical").is_none());
+
+    // Beside a participant's own request: answering one leaves the other.
+    observe(&mut h, s, ObservedStatus::NeedsMedical);
+    let press = Command::SelfReport {
+        seat: s,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    };
+    h.run(participant(s), press.clone()).unwrap();
+    h.run(facilitator(), Command::AcknowledgeSupport { seat: s })
+        .unwrap();
+    assert!(active(&h, s, "support-request").is_none());
+    let waiting = active(&h, s, "needs-medical").expect("still waiting for medical");
+    assert!(
+        waiting.acknowledged.is_none(),
+        "answering the participant does not silence medical's alarm"
+    );
+    h.run(participant(s), press).unwrap();
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: waiting.id })
+        .unwrap();
+    assert!(
+        h.state.seat(s).unwrap().needs_support(),
+        "medical seeing the facilitator's call does not answer the participant"
+    );
 }
 
 #[test]
@@ -947,6 +973,31 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         "fasting is not confirmed on the arrival check-in"
     );
 
+    // A clinic that allows a light meal turns the fasting hold off.
+    let mut relaxed = ClinicPolicy::default();
+    relaxed.dose_hold.hold_unless_fasted = false;
+    let mut seat = h.state.seat(s).unwrap().clone();
+    assert!(monitor::fasting_hold(&seat, &ClinicPolicy::default()).is_some());
+    assert!(monitor::fasting_hold(&seat, &relaxed).is_none());
+    // Just over the limit never reads as the limit itself.
+    assert_eq!(
+        monitor::dose_size_hold(&seat, &relaxed, Route::Im, 140.2).unwrap(),
+        "140.2 mg IM is 2.002 mg/kg at 70 kg, above the hold threshold of 2 mg/kg"
+    );
+    seat.weight_kg = None;
+    assert!(
+        monitor::dose_size_hold(&seat, &relaxed, Route::Im, 400.0).is_none(),
+        "no weight, no size check"
+    );
+
+    let mut policy = ClinicPolicy::default();
+    policy.vital_limits.body_weight.min = 0.0;
+    assert!(
+        policy
+            .validate()
+            .unwrap_err()
+            .contains("body_weight: min must be above 0")
+    );
     let mut policy = ClinicPolicy::default();
     policy.dose_hold.mg_per_kg_above.im = 0.0;
     assert_eq!(

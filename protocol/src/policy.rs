@@ -152,6 +152,11 @@ impl ClinicPolicy {
         if !(self.max_single_dose_mg.is_finite() && self.max_single_dose_mg > 0.0) {
             return Err("max_single_dose_mg must be more than 0".into());
         }
+        if self.vital_limits.body_weight.min <= 0.0 {
+            return Err(
+                "vital_limits.body_weight: min must be above 0 (doses are checked per kg)".into(),
+            );
+        }
         let per_kg = self.dose_hold.mg_per_kg_above;
         for (name, v) in [
             ("iv", per_kg.iv),
@@ -188,6 +193,14 @@ pub struct DoseHoldPolicy {
     /// dose. Sessions logged before this existed read the defaults.
     #[serde(default)]
     pub mg_per_kg_above: PerRoute,
+    /// Hold a dose when the arrival check-in does not confirm fasting (a
+    /// clinic whose protocol allows a light meal turns it off).
+    #[serde(default = "hold_unless_fasted_default")]
+    pub hold_unless_fasted: bool,
+}
+
+fn hold_unless_fasted_default() -> bool {
+    true
 }
 
 impl Default for DoseHoldPolicy {
@@ -197,6 +210,7 @@ impl Default for DoseHoldPolicy {
             systolic_above: 140.0,
             diastolic_above: 90.0,
             mg_per_kg_above: PerRoute::default(),
+            hold_unless_fasted: true,
         }
     }
 }

@@ -245,18 +245,10 @@ fn too_many_attempts(wait: std::time::Duration) -> AppError {
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
         format!(
-            "too many failed attempts from this device; try again in {} min, or ask staff",
+            "too many failed attempts from this network; try again in {} min, or ask staff",
             wait.as_secs().div_ceil(60)
         ),
     )
-}
-
-/// Counts a failed login or join code from `address`.
-fn count_failure(app: &App, address: SocketAddr) {
-    app.failed_attempts.failed(address.ip());
-    if app.failed_attempts.check(address.ip()).is_err() {
-        tracing::warn!("an address reached the limit of failed logins and join codes; it waits");
-    }
 }
 
 async fn login(
@@ -264,8 +256,9 @@ async fn login(
     ConnectInfo(address): ConnectInfo<SocketAddr>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
-    app.failed_attempts
-        .check(address.ip())
+    let attempt = app
+        .login_attempts
+        .begin(address.ip())
         .map_err(too_many_attempts)?;
     let busy = || {
         AppError::new(
@@ -295,7 +288,7 @@ async fn login(
     .await
     .unwrap_or(false);
     let Some(record) = record.filter(|_| ok) else {
-        count_failure(&app, address);
+        attempt.failed();
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
@@ -527,8 +520,9 @@ async fn join(
     ConnectInfo(address): ConnectInfo<SocketAddr>,
     Body(req): Body<JoinRequest>,
 ) -> Result<Json<Joined>, AppError> {
-    app.failed_attempts
-        .check(address.ip())
+    let attempt = app
+        .join_attempts
+        .begin(address.ip())
         .map_err(too_many_attempts)?;
     let bad = |message: &str| {
         AppError::new(
@@ -542,8 +536,8 @@ async fn join(
         .redeem_join_code(auth::join_code_hash(&req.code), app.clock.now())
         .await?;
     // A wrong code counts against the address: guessing must be slow.
-    let refuse = |message: &str| {
-        count_failure(&app, address);
+    let refuse = move |message: &str| {
+        attempt.failed();
         bad(message)
     };
     let (session, seat) = match redeemed {

@@ -2,6 +2,7 @@
 //! already-bound listener until `shutdown` is cancelled.
 
 use crate::api;
+use crate::attempts::FailedAttempts;
 use crate::auth::{Keys, Principal};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -39,8 +40,11 @@ pub struct App {
     /// core for a moment, so an unauthenticated flood of logins must queue
     /// rather than exhaust memory and the blocking threads.
     pub password_checks: Semaphore,
-    /// Failed logins and join codes per client address.
-    pub failed_attempts: crate::attempts::FailedAttempts,
+    /// Failed logins per client address.
+    pub login_attempts: FailedAttempts,
+    /// Failed join codes per client address, apart from logins: guesses at
+    /// codes from a shared address must not lock staff out.
+    pub join_attempts: FailedAttempts,
     /// Cancelled to shut down.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames.
@@ -82,7 +86,8 @@ impl App {
         let app = Arc::new(App {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             password_checks: Semaphore::new(PASSWORD_CHECKS),
-            failed_attempts: Default::default(),
+            login_attempts: FailedAttempts::new("logins"),
+            join_attempts: FailedAttempts::new("join codes"),
             keys: Keys::new(&secret),
             config,
             store,

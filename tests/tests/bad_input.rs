@@ -497,7 +497,7 @@ async fn another_clinics_staff_cannot_see_or_reach_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_address_that_keeps_guessing_join_codes_is_made_to_wait() {
+async fn an_address_that_keeps_guessing_join_codes_is_made_to_wait_and_staff_are_not() {
     let server = TestServer::start().await;
     let api = &server.api;
     let group = server.group("guess", 1).await;
@@ -515,24 +515,16 @@ async fn an_address_that_keeps_guessing_join_codes_is_made_to_wait() {
             .to_string();
         assert!(wrong.contains("not known"), "guess {n}: {wrong}");
     }
-    // Now even the right code, and a right password, wait.
+    // Now even the right code waits; staff logins are counted apart.
     let waits = api.join(&code).await.unwrap_err().to_string();
     assert!(
         waits.contains("429")
-            && waits.contains("too many failed attempts from this device; try again in 15 min"),
+            && waits.contains("too many failed attempts from this network; try again in 15 min"),
         "{waits}"
     );
-    let login = api
-        .login(FACILITATOR, PASSWORD)
-        .await
-        .unwrap_err()
-        .to_string();
     assert!(
-        login.contains("too_many_attempts") || login.contains("too many failed attempts"),
-        "{login}"
+        api.login(FACILITATOR, PASSWORD).await.is_ok(),
+        "staff can still sign in"
     );
-    // Staff already signed in work on.
-    let fresh = staff.join_code(group.session, group.seats[0]).await;
-    assert!(fresh.is_ok(), "staff work on");
     server.stop().await;
 }

@@ -152,7 +152,7 @@ pub enum PhoneScreen {
 /// The phone's screen for its seat: the support buttons stay until the
 /// participant has left (discharged or withdrawn), whatever was saved; someone
 /// still in the room after the journal may still need a facilitator. The
-/// journal stays open after discharge until it is saved.
+/// journal stays open after discharge until it is saved or the session closes.
 pub fn phone_screen(
     state: ParticipantState,
     arrived: bool,
@@ -160,7 +160,10 @@ pub fn phone_screen(
     phase: SessionPhase,
 ) -> PhoneScreen {
     let after = state == ParticipantState::Integrating || phase == SessionPhase::Integration;
-    if state == ParticipantState::Discharged && !journal_saved {
+    if phase == SessionPhase::Closed {
+        // A closed session takes nothing more: no buttons that cannot work.
+        PhoneScreen::Done
+    } else if state == ParticipantState::Discharged && !journal_saved {
         PhoneScreen::JournalAfterDischarge
     } else if state.has_left() {
         PhoneScreen::Done
@@ -379,6 +382,12 @@ mod tests {
             screen(Withdrawn, false, false, Experience),
             PhoneScreen::Done
         );
+        assert_eq!(
+            screen(Discharged, true, false, Closed),
+            PhoneScreen::Done,
+            "closed takes nothing"
+        );
+        assert_eq!(screen(Ready, true, false, Closed), PhoneScreen::Done);
     }
 
     #[test]
