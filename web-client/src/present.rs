@@ -13,6 +13,32 @@ pub fn clock(at: Timestamp, utc_offset_min: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
+/// Local day and time "Sat 5 Dec 21:04" for `at` (offset as in [`clock`]):
+/// which evening's group a session was.
+pub fn day_and_time(at: Timestamp, utc_offset_min: i64) -> String {
+    let minutes = at.0.div_euclid(60_000) + utc_offset_min;
+    let days = minutes.div_euclid(24 * 60);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{} {day} {} {}",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        clock(at, utc_offset_min)
+    )
+}
+
 /// A duration in words a glance can read: "45 s", "12 min", "2 h 05".
 pub fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -463,6 +489,20 @@ mod tests {
             clock(Timestamp(30 * 60_000), -60),
             "23:30",
             "west of UTC wraps to the previous day"
+        );
+        assert_eq!(day_and_time(Timestamp(0), 0), "Thu 1 Jan 00:00");
+        // 2026-12-05 18:32 UTC, and an hour east of it; 2024-02-29 (a leap day).
+        assert_eq!(
+            day_and_time(Timestamp(1_796_495_539_741), 0),
+            "Sat 5 Dec 18:32"
+        );
+        assert_eq!(
+            day_and_time(Timestamp(1_796_495_539_741), 6 * 60),
+            "Sun 6 Dec 00:32"
+        );
+        assert_eq!(
+            day_and_time(Timestamp(1_709_208_000_000), 0),
+            "Thu 29 Feb 12:00"
         );
         assert_eq!(duration(45_000), "45 s");
         assert_eq!(duration(12 * 60_000 + 30_000), "12 min");

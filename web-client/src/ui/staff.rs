@@ -110,6 +110,7 @@ pub fn Sessions() -> impl IntoView {
         })
     };
     load();
+    let offset = browser::utc_offset_min();
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = CreateSession {
@@ -137,11 +138,28 @@ pub fn Sessions() -> impl IntoView {
                 <button class="primary" type="submit">"Open"</button>
             </form>
             {move || error.get().map(|e| view! { <p class="notice" role="alert">{e}</p> })}
-            <ul class="session-list">
-                {move || sessions.get().into_iter().map(|s| view! {
-                    <li><a href=format!("#/board/{}", s.id)>{s.title}</a> " " <span class="phase">{present::phase_label(s.phase)}</span></li>
-                }).collect_view()}
-            </ul>
+            // Open sessions first; closed ones below, as a record (newest first in each).
+            {move || {
+                let (closed, open): (Vec<_>, Vec<_>) = sessions
+                    .get()
+                    .into_iter()
+                    .partition(|s| s.phase == SessionPhase::Closed);
+                let list = move |items: Vec<SessionSummary>| view! {
+                    <ul class="session-list">
+                        {items.into_iter().map(|s| view! {
+                            <li>
+                                <a href=format!("#/board/{}", s.id)>{s.title}</a> " "
+                                <span class="phase">{present::phase_label(s.phase)}</span> " "
+                                <time class="when">{present::day_and_time(s.created_at, offset)}</time>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                };
+                view! {
+                    {list(open)}
+                    {(!closed.is_empty()).then(|| view! { <h2 class="closed-heading">"Closed"</h2> {list(closed)} })}
+                }
+            }}
         </main>
     }
 }
