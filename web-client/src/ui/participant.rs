@@ -252,9 +252,15 @@ fn Buttons(lang: RwSignal<Lang>, live: LiveSession, seat: protocol::SeatId) -> i
             .get()
             .is_some_and(|id| live.accepted.with(|a| a.contains(&id)))
     };
+    // A reason already sent shows as chosen (a tick, not colour alone), so a
+    // participant can see what staff were told.
     let reason = move |r: SupportReason, key: Key| {
+        let chosen = move || support.with(|s| s.as_ref().is_some_and(|s| s.reasons.contains(&r)));
         view! {
-            <button class="chip" on:click=move |_| tap(SelfReport::NeedSupport { reasons: vec![r], note: None })>{move || t(key)}</button>
+            <button class=move || if chosen() { "chip on" } else { "chip" } aria-pressed=move || chosen().to_string()
+                on:click=move |_| tap(SelfReport::NeedSupport { reasons: vec![r], note: None })>
+                {move || if chosen() { format!("✔ {}", t(key)) } else { t(key).to_string() }}
+            </button>
         }
     };
     view! {
