@@ -389,6 +389,9 @@ pub enum ClearReason {
     RuleDisabled,
     /// The session closed.
     SessionClosed,
+    /// Reported again after the acknowledgement (a second "needs medical"
+    /// check-in): a new alarm takes its place.
+    Recurred,
 }
 
 /// Longest audio pause, by IEC 60601-1-8 practice.

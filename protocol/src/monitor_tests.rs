@@ -401,6 +401,21 @@ fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_
     h.run(medical(), Command::AcknowledgeAlarm { alarm: again.id })
         .unwrap();
     assert!(active(&h, s, "needs-medical").is_some());
+    // Reported once more after that: medical is alerted afresh.
+    h.advance(60_000);
+    observe(&mut h, s, ObservedStatus::NeedsMedical);
+    let third = active(&h, s, "needs-medical").expect("raised once more");
+    assert!(third.id != again.id && third.acknowledged.is_none());
+    assert!(third.sounding(h.now));
+    assert_eq!(
+        h.state.alarms.iter().filter(|a| a.seat == s).count(),
+        1,
+        "the earlier, acknowledged one made way for it"
+    );
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: third.id })
+        .unwrap();
+    h.advance(1000);
+    assert_eq!(active(&h, s, "needs-medical").unwrap().id, third.id);
     observe(&mut h, s, ObservedStatus::Resting);
     assert!(active(&h, s, "needs-medical").is_none());
 
@@ -672,6 +687,20 @@ fn a_phone_offline_for_20_s_is_a_low_technical_alarm() {
     );
     h.evaluate();
     assert!(active(&h, s, "device-offline").is_none());
+}
+
+#[test]
+fn an_acknowledged_reading_alarm_stays_acknowledged_while_the_value_moves_in_its_band() {
+    let (mut h, s) = dosed();
+    feed(&mut h, s, Measurement::Spo2 { value: 85.0 }, 15 * S);
+    let a = active(&h, s, "spo2-critical").unwrap();
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: a.id })
+        .unwrap();
+    feed(&mut h, s, Measurement::Spo2 { value: 88.5 }, 20 * S);
+    feed(&mut h, s, Measurement::Spo2 { value: 85.0 }, 20 * S);
+    let still = active(&h, s, "spo2-critical").expect("still listed");
+    assert_eq!(still.id, a.id, "not a new occurrence: no fresh alarm");
+    assert!(still.acknowledged.is_some());
 }
 
 #[test]
