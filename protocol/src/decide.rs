@@ -27,6 +27,27 @@ pub struct Context {
     /// (a seat; [`Command::creates_id`]). `protocol` has no randomness of its
     /// own.
     pub fresh_id: Uuid,
+    /// When the sender made the command, if it waited before going out (see
+    /// [`Context::made_at`]).
+    pub made_at: Option<Timestamp>,
+}
+
+/// A command that reached the server this long after it was made is dated by
+/// when it was made; younger ones are dated by their arrival.
+pub const LATE_AFTER_MS: u64 = 2_000;
+
+/// The furthest back a late command is dated: a phone's clock may have
+/// jumped while it waited.
+pub const LATE_AT_MOST_MS: u64 = 60 * 60 * 1000;
+
+impl Context {
+    /// When a command received at `now` that its sender made `age_ms` before
+    /// sending was made: `None` when it was not late (the arrival dates it).
+    pub fn made_at(now: Timestamp, age_ms: Option<u64>) -> Option<Timestamp> {
+        let age = age_ms.filter(|a| *a >= LATE_AFTER_MS)?;
+        let age = i64::try_from(age.min(LATE_AT_MOST_MS)).unwrap_or(0);
+        Some(now.plus_ms(-age))
+    }
 }
 
 /// Checks the role table and the participant's seat scope. Runs first in
@@ -199,6 +220,8 @@ pub fn decide(
             Ok(vec![EventBody::SelfReported {
                 seat: *seat,
                 report,
+                // Never before the session began, whatever the phone's clock.
+                made_at: ctx.made_at.map(|at| at.max(state.created_at)),
             }])
         }
         Command::AcknowledgeSupport { seat } => {

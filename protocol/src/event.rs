@@ -81,6 +81,10 @@ pub enum EventBody {
         seat: SeatId,
         /// The report.
         report: SelfReport,
+        /// When the participant made it, if it reached the server later (the
+        /// phone was offline): the report's time. Absent: the event's time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made_at: Option<Timestamp>,
     },
     /// A staff member has seen the participant's support request.
     SupportAcknowledged {

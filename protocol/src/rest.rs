@@ -31,6 +31,18 @@ pub struct StaffProfile {
     pub role: StaffRole,
 }
 
+/// `GET /api/staff`: a colleague as the board names them (in an alarm's
+/// "acknowledged by", on the check rota).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct StaffMember {
+    /// Account id.
+    pub id: StaffId,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// Role.
+    pub role: StaffRole,
+}
+
 /// A token and when it expires.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct TokenResponse {

@@ -586,7 +586,12 @@ fn apply_to_seat(seat: &mut Seat, body: &EventBody, at: Timestamp, seq: Seq, by:
                 seq,
             });
         }
-        EventBody::SelfReported { report, .. } => {
+        EventBody::SelfReported {
+            report, made_at, ..
+        } => {
+            // A report the phone could not send at once is dated by the tap,
+            // so the board shows how long the participant has been waiting.
+            let at = made_at.unwrap_or(at);
             if let SelfReport::NeedSupport { reasons, note } = report {
                 match seat.support.as_mut().filter(|s| s.is_open()) {
                     Some(open) => {

@@ -103,11 +103,22 @@ impl Harness {
 
     /// Runs a command, then the alarm evaluation, as the session task does.
     pub(crate) fn run(&mut self, actor: Actor, command: Command) -> Result<Vec<Event>, Rejection> {
+        self.run_made(actor, command, None)
+    }
+
+    /// Runs a command its sender made `age_ms` before sending it.
+    pub(crate) fn run_made(
+        &mut self,
+        actor: Actor,
+        command: Command,
+        age_ms: Option<u64>,
+    ) -> Result<Vec<Event>, Rejection> {
         self.ids += 1;
         let ctx = Context {
             actor,
             now: self.now,
             fresh_id: Uuid::from_u128(self.ids),
+            made_at: Context::made_at(self.now, age_ms),
         };
         let bodies = decide(&self.state, &ctx, &command)?;
         let key = CommandId::from_uuid(Uuid::from_u128(self.ids));
@@ -363,6 +374,68 @@ fn support_request_is_open_until_acknowledged_and_presses_merge() {
     assert!(!h.state.seat(s).unwrap().needs_support());
     let again = h.run(facilitator(), Command::AcknowledgeSupport { seat: s });
     assert_eq!(again.unwrap_err().code, RejectCode::NothingToDo);
+}
+
+#[test]
+fn a_report_the_phone_could_not_send_at_once_is_dated_by_the_tap() {
+    let (mut h, seats) = Harness::with_seats(2);
+    let (a, b) = (seats[0], seats[1]);
+    let help = |seat| Command::SelfReport {
+        seat,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    };
+    h.advance(5 * 60_000);
+    // Tapped 35 s before the phone was back online.
+    let events = h.run_made(participant(a), help(a), Some(35_000)).unwrap();
+    let tapped = h.now.plus_ms(-35_000);
+    assert!(matches!(
+        events[0].body,
+        EventBody::SelfReported { made_at: Some(at), .. } if at == tapped
+    ));
+    assert_eq!(events[0].at, h.now, "recorded when it arrived");
+    let seat = h.state.seat(a).unwrap();
+    assert_eq!(seat.support.as_ref().unwrap().requested_at, tapped);
+    assert_eq!(seat.last_report.as_ref().unwrap().at, tapped);
+    let alarm = h.state.alarms.iter().find(|x| x.seat == a).unwrap();
+    assert_eq!(
+        alarm.raised_at, h.now,
+        "the alarm sounds now, not in the past"
+    );
+
+    // A send that only took a moment is dated by its arrival.
+    let events = h.run_made(participant(b), help(b), Some(1_999)).unwrap();
+    assert!(matches!(
+        events[0].body,
+        EventBody::SelfReported { made_at: None, .. }
+    ));
+    assert_eq!(
+        h.state
+            .seat(b)
+            .unwrap()
+            .support
+            .as_ref()
+            .unwrap()
+            .requested_at,
+        h.now
+    );
+
+    // A phone whose clock jumped is believed back to the session's start,
+    // and for an hour at most.
+    let ok = Command::SelfReport {
+        seat: b,
+        report: SelfReport::Ok {},
+    };
+    let reported = |h: &Harness| h.state.seat(b).unwrap().last_report.as_ref().unwrap().at;
+    h.advance(60_000);
+    h.run_made(participant(b), ok.clone(), Some(86_400_000))
+        .unwrap();
+    assert_eq!(reported(&h), h.state.created_at);
+    h.advance(2 * 3_600_000);
+    h.run_made(participant(b), ok, Some(86_400_000)).unwrap();
+    assert_eq!(reported(&h), h.now.plus_ms(-3_600_000));
 }
 
 #[test]
@@ -730,7 +803,7 @@ proptest! {
             // The server makes a fresh id only for a command that says it
             // uses one; no other decision may depend on it.
             if !cmd.creates_id() {
-                let with = |id| Context { actor, now: h.now, fresh_id: Uuid::from_u128(id) };
+                let with = |id| Context { actor, now: h.now, fresh_id: Uuid::from_u128(id), made_at: None };
                 prop_assert_eq!(
                     decide(&h.state, &with(1), &cmd),
                     decide(&h.state, &with(2), &cmd),
@@ -817,7 +890,7 @@ proptest! {
     fn commands_round_trip_through_json((kind, seat_ix, x, pick) in any_command()) {
         let (_, seats) = Harness::with_seats(4);
         let cmd = command_for(kind, seat_ix, x, pick, &seats, T0);
-        let msg = ClientMessage::Command { id: CommandId::from_uuid(Uuid::from_u128(9)), command: cmd };
+        let msg = ClientMessage::Command { id: CommandId::from_uuid(Uuid::from_u128(9)), command: cmd, age_ms: Some(x as u64) };
         let back: ClientMessage = serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
         prop_assert_eq!(back, msg);
     }

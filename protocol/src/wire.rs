@@ -37,6 +37,11 @@ pub enum ClientMessage {
         id: CommandId,
         /// What to do.
         command: Command,
+        /// How long before this send the client made the command, by its own
+        /// clock (so the devices' clocks need not agree): a tap queued while
+        /// the phone was offline. A participant's self report is dated by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_ms: Option<u64>,
     },
     /// Send again a command whose answer never came (the connection dropped,
     /// the page was reloaded): the same `id` and `command` as the first send.
@@ -53,6 +58,11 @@ pub enum ClientMessage {
         /// only the log after it. Absent: the whole session's log is read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<Seq>,
+        /// How long before this send the client made the command, by its own
+        /// clock (so the devices' clocks need not agree): a tap queued while
+        /// the phone was offline. A participant's self report is dated by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        age_ms: Option<u64>,
     },
     /// Ask for a fresh token before the current one expires. (An empty struct
     /// variant, not a unit one, so that unknown fields are refused here too.)

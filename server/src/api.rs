@@ -19,7 +19,7 @@ use protocol::monitor;
 use protocol::policy::text_limits;
 use protocol::rest::{
     AddSeat, ApiError, CreateSession, JoinCodeIssued, JoinRequest, Joined, LoginRequest,
-    LoginResponse, SeatCreated, SessionSummary, TokenResponse,
+    LoginResponse, SeatCreated, SessionSummary, StaffMember, TokenResponse,
 };
 use protocol::{
     ClinicPolicy, Command, CommandId, EventBody, RejectCode, Rejection, SeatId, SessionId,
@@ -39,6 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/login", post(login))
         .route("/api/join", post(join))
+        .route("/api/staff", get(list_staff))
         .route("/api/sessions", get(list_sessions).post(create_session))
         .route("/api/sessions/{session}", get(session_snapshot))
         .route("/api/sessions/{session}/seats", post(add_seat))
@@ -317,6 +318,13 @@ async fn list_sessions(
     Staff(p): Staff,
 ) -> Result<Json<Vec<SessionSummary>>, AppError> {
     Ok(Json(app.store.sessions_of(p.clinic()).await?))
+}
+
+async fn list_staff(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+) -> Result<Json<Vec<StaffMember>>, AppError> {
+    Ok(Json(app.store.staff_of(p.clinic()).await?))
 }
 
 async fn create_session(

@@ -10,7 +10,7 @@ use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
 use protocol::rest::{
     AddSeat, ApiError, CreateSession, JoinCodeIssued, JoinRequest, Joined, LoginRequest,
-    LoginResponse, SeatCreated, SessionSummary,
+    LoginResponse, SeatCreated, SessionSummary, StaffMember,
 };
 use protocol::{
     ClientMessage, Command, CommandId, PROTOCOL_VERSION, SeatId, Seq, ServerMessage, SessionId,
@@ -150,6 +150,11 @@ impl Api {
         self.call::<(), _>(Method::GET, "/api/sessions", None).await
     }
 
+    /// `GET /api/staff`: the clinic's staff.
+    pub async fn staff(&self) -> Result<Vec<StaffMember>, ClientError> {
+        self.call::<(), _>(Method::GET, "/api/staff", None).await
+    }
+
     /// `POST /api/sessions`.
     pub async fn create_session(&self, title: &str) -> Result<SessionSummary, ClientError> {
         self.call(
@@ -272,7 +277,12 @@ impl Live {
     /// Sends a command with a fresh idempotency key, returning the key.
     pub async fn command(&mut self, command: Command) -> Result<CommandId, ClientError> {
         let id = CommandId::from_uuid(uuid::Uuid::new_v4());
-        self.send(&ClientMessage::Command { id, command }).await?;
+        self.send(&ClientMessage::Command {
+            id,
+            command,
+            age_ms: None,
+        })
+        .await?;
         Ok(id)
     }
 
@@ -346,7 +356,12 @@ impl LiveSender {
     /// Sends a command with a fresh idempotency key, returning the key.
     pub async fn command(&mut self, command: Command) -> Result<CommandId, ClientError> {
         let id = CommandId::from_uuid(uuid::Uuid::new_v4());
-        self.send(&ClientMessage::Command { id, command }).await?;
+        self.send(&ClientMessage::Command {
+            id,
+            command,
+            age_ms: None,
+        })
+        .await?;
         Ok(id)
     }
 }

@@ -234,6 +234,10 @@ async fn play_session(
     let mut fac2 = connect(addr, &login("facilitator2").await?, session, "facilitator").await?;
     let mut med = connect(addr, &login("medical").await?, session, "medical").await?;
     let mut bridge = connect(addr, &login("oximeter-bridge").await?, session, "bridge").await?;
+    // The check rota: Fern has the first half of the group, River the rest.
+    let staff = fac_api.staff().await?;
+    let named = |name: &str| staff.iter().find(|m| m.display_name == name).map(|m| m.id);
+    let rota = [named("Fern"), named("River")];
     let mut noise = Noise(u64::from(round) * 7919);
     let (ben, farah, gus, hana) = (1, 5, 6, 7);
 
@@ -275,6 +279,9 @@ async fn play_session(
                 };
                 p.tx.command(Command::SubmitArrival { seat, form }).await?;
                 p.arrived = true;
+                let staff = rota[usize::from(i >= n / 2)];
+                fac.command(Command::AssignFacilitator { seat, staff })
+                    .await?;
             }
             if due(arrive + 2.0) {
                 let (systolic, diastolic) = if i == ben {

@@ -258,6 +258,8 @@ enum SessionMsg {
         /// The client says it sent this before (`ClientMessage::Retry`), when
         /// it had seen the log up to this seq (0: it does not say).
         retry: Option<Seq>,
+        /// How long before sending the client made it (`ClientMessage`).
+        age_ms: Option<u64>,
         reply: Reply,
     },
     Subscribe {
@@ -297,20 +299,22 @@ impl SessionHandle {
         retry: Option<Seq>,
     ) -> Result<CommandOutcome, HubError> {
         let (reply, rx) = oneshot::channel();
-        self.send_command(actor, id, command, retry, Reply::Caller(reply))
+        self.send_command(actor, id, command, retry, None, Reply::Caller(reply))
             .await;
         rx.await.map_err(|_| HubError::Stopped)
     }
 
     /// Queues a command whose answer goes to `reply`; returns once the
     /// session has it in its queue (a stopped session's reply is dropped,
-    /// which answers it as "busy").
+    /// which answers it as "busy"). `age_ms`: the client made it this long
+    /// before sending it.
     pub async fn send_command(
         &self,
         actor: Actor,
         id: CommandId,
         command: Command,
         retry: Option<Seq>,
+        age_ms: Option<u64>,
         reply: Reply,
     ) {
         let _ = self
@@ -320,6 +324,7 @@ impl SessionHandle {
                 id,
                 command,
                 retry,
+                age_ms,
                 reply,
             })
             .await;
@@ -866,9 +871,10 @@ impl SessionTask {
                     actor,
                     id,
                     command,
+                    age_ms,
                     reply,
                     ..
-                } => self.decide_one(actor, id, command, reply, &mut work),
+                } => self.decide_one(actor, id, command, age_ms, reply, &mut work),
                 SessionMsg::Subscribe {
                     viewer,
                     outbox,
@@ -1128,6 +1134,7 @@ impl SessionTask {
         actor: Actor,
         id: CommandId,
         command: Command,
+        age_ms: Option<u64>,
         reply: Reply,
         work: &mut Batch,
     ) {
@@ -1144,14 +1151,16 @@ impl SessionTask {
             p.replies.push(reply);
             return;
         }
+        let now = self.clock.now();
         let ctx = Context {
             actor,
-            now: self.clock.now(),
+            now,
             fresh_id: if command.creates_id() {
                 uuid::Uuid::new_v4()
             } else {
                 uuid::Uuid::nil()
             },
+            made_at: Context::made_at(now, age_ms),
         };
         match decide(&self.state, &ctx, &command) {
             Err(rejection) => {

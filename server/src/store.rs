@@ -3,7 +3,7 @@
 //! WAL mode, one writer thread doing group commit (many jobs, one transaction,
 //! one fsync), a small pool of reader connections.
 
-use protocol::rest::{SessionSummary, StaffProfile};
+use protocol::rest::{SessionSummary, StaffMember, StaffProfile};
 use protocol::{
     ClinicId, ClinicPolicy, CommandId, Event, EventBody, SeatId, Seq, SessionId, SessionPhase,
     StaffId, StaffRole, Timestamp,
@@ -489,6 +489,29 @@ impl SqliteStore {
     pub async fn staff_by_id(&self, id: StaffId) -> Result<Option<StaffRecord>, StoreError> {
         self.read(move |c| staff_where(c, "id = ?1", &id.to_string()))
             .await
+    }
+
+    /// A clinic's staff, by role and then name.
+    pub async fn staff_of(&self, clinic: ClinicId) -> Result<Vec<StaffMember>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, display_name, role FROM staff WHERE clinic_id = ?1 ORDER BY role, display_name",
+            )?;
+            let rows = stmt.query_map([clinic.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            rows.map(|row| {
+                let (id, display_name, role) = row?;
+                Ok(StaffMember {
+                    id: parse_id(&id)?,
+                    display_name,
+                    role: StaffRole::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("staff role {role:?}")))?,
+                })
+            })
+            .collect()
+        })
+        .await
     }
 
     /// The clinic's policy (the defaults until an admin sets one).

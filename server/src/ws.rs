@@ -16,7 +16,10 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use protocol::wire::close_code;
-use protocol::{ClientMessage, CommandId, ErrorCode, PROTOCOL_VERSION, Seq, ServerMessage, Viewer};
+use protocol::{
+    ClientMessage, Command, CommandId, ErrorCode, PROTOCOL_VERSION, RejectCode, Rejection, Seq,
+    ServerMessage, StaffRole, Viewer,
+};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, timeout};
@@ -399,19 +402,24 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
                                 Some(ServerMessage::TokenRefreshed { token, expires_at })
                             }
                         },
-                        Ok(ClientMessage::Command { id, command }) => {
+                        Ok(ClientMessage::Command { id, command, .. } | ClientMessage::Retry { id, command, .. })
+                            if let Err(rejection) = rota_names_a_facilitator(&app, &principal, &command).await =>
+                        {
+                            Some(ServerMessage::Rejected { id, rejection })
+                        }
+                        Ok(ClientMessage::Command { id, command, age_ms }) => {
                             let reply = reply_to(&outbox, id, &mut slot);
                             // A full session queue holds this reader back, never past a halt.
                             tokio::select! {
-                                () = handle.send_command(actor, id, command, None, reply) => None,
+                                () = handle.send_command(actor, id, command, None, age_ms, reply) => None,
                                 () = &mut halted => break,
                             }
                         }
-                        Ok(ClientMessage::Retry { id, command, after }) => {
+                        Ok(ClientMessage::Retry { id, command, after, age_ms }) => {
                             let reply = reply_to(&outbox, id, &mut slot);
                             let sent_after = after.unwrap_or(Seq(0));
                             tokio::select! {
-                                () = handle.send_command(actor, id, command, Some(sent_after), reply) => None,
+                                () = handle.send_command(actor, id, command, Some(sent_after), age_ms, reply) => None,
                                 () = &mut halted => break,
                             }
                         }
@@ -430,6 +438,38 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
     let _ = writer.await;
     handle.unsubscribe(subscriber).await;
     tracing::debug!(session = %handle.id, "connection ended");
+}
+
+/// The pure model does not know the clinic's staff, so the one command that
+/// names a colleague is checked here, before its session sees it: only a
+/// facilitator of this clinic can be put on a participant's check rota.
+async fn rota_names_a_facilitator(
+    app: &App,
+    principal: &Principal,
+    command: &Command,
+) -> Result<(), Rejection> {
+    let Command::AssignFacilitator {
+        staff: Some(staff), ..
+    } = command
+    else {
+        return Ok(());
+    };
+    match app.store.staff_by_id(*staff).await {
+        Ok(Some(found))
+            if found.profile.clinic == principal.clinic()
+                && found.profile.role == StaffRole::Facilitator =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(Rejection::new(
+            RejectCode::InvalidInput,
+            "only a facilitator of this clinic can be put on the check rota",
+        )),
+        Err(_) => Err(Rejection::new(
+            RejectCode::StorageUnavailable,
+            "the staff list cannot be read now; nothing was recorded, try again",
+        )),
+    }
 }
 
 /// A participant's token is renewed only while their seat is in an open

@@ -238,6 +238,7 @@ async fn bad_tokens_and_hellos_are_refused_before_anything_is_seen() {
             seat: group.seats[0],
             report: SelfReport::Ok {},
         },
+        age_ms: None,
     };
     let (err, close) = refused_hello(&server, serde_json::to_string(&cmd).unwrap()).await;
     assert_eq!(error_code(&err), ErrorCode::HelloRequired);
@@ -440,31 +441,30 @@ async fn a_burst_beyond_the_in_flight_limit_is_read_on_as_answers_free_slots() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_clinics_staff_cannot_see_or_reach_a_session() {
-    let server = TestServer::start().await;
-    let group = server.group("ours", 1).await;
+/// A staff account of another clinic on the same server.
+async fn elsewhere(
+    server: &TestServer,
+    username: &str,
+    role: protocol::StaffRole,
+) -> protocol::rest::StaffProfile {
     let now = server.app.clock.now();
-    let other = server
-        .app
-        .store
+    let store = &server.app.store;
+    let other = store
         .ensure_clinic("Another clinic".into(), now)
         .await
         .unwrap();
     let hash = holdspace::auth::hash_password(PASSWORD);
-    server
-        .app
-        .store
-        .add_staff(
-            other,
-            "outsider".into(),
-            "Outsider".into(),
-            protocol::StaffRole::Medical,
-            hash,
-            now,
-        )
+    store
+        .add_staff(other, username.into(), username.into(), role, hash, now)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clinics_staff_cannot_see_or_reach_a_session() {
+    let server = TestServer::start().await;
+    let group = server.group("ours", 1).await;
+    elsewhere(&server, "outsider", protocol::StaffRole::Medical).await;
     let outsider = server.staff("outsider").await;
     assert!(
         outsider.sessions().await.unwrap().is_empty(),
@@ -493,6 +493,72 @@ async fn another_clinics_staff_cannot_see_or_reach_a_session() {
         "the same answer as for a session that does not exist"
     );
     assert_eq!(close, Some(close_code::NOT_FOUND));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_rota_takes_only_a_facilitator_of_the_clinic() {
+    let server = TestServer::start().await;
+    let group = server.group("rota", 1).await;
+    let seat = group.seats[0];
+    let outsider = elsewhere(&server, "elsewhere", protocol::StaffRole::Facilitator).await;
+
+    // The board's directory: this clinic's staff only, by role then name.
+    let staff = server.staff(MEDICAL).await.staff().await.unwrap();
+    let listed: Vec<(&str, protocol::StaffRole)> = staff
+        .iter()
+        .map(|m| (m.display_name.as_str(), m.role))
+        .collect();
+    use protocol::StaffRole::*;
+    assert_eq!(
+        listed,
+        [
+            (ADMIN, Admin),
+            (FACILITATOR, Facilitator),
+            (FACILITATOR_2, Facilitator),
+            (MEDICAL, Medical)
+        ]
+    );
+    let theirs = server.staff("elsewhere").await.staff().await.unwrap();
+    assert_eq!(theirs.len(), 1, "another clinic sees only its own");
+    let id_of = |name: &str| staff.iter().find(|m| m.display_name == name).unwrap().id;
+
+    let token = server.staff_token(FACILITATOR).await;
+    let mut fac = TestClient::connect(server.addr, &token, group.session, None).await;
+    let assign = |staff| Command::AssignFacilitator { seat, staff };
+    fac.ok(assign(Some(id_of(FACILITATOR_2)))).await;
+    let before = last_seq(&server, group.session).await;
+    let stranger = protocol::StaffId::from_uuid(uuid::Uuid::new_v4());
+    for wrong in [id_of(MEDICAL), id_of(ADMIN), outsider.id, stranger] {
+        match fac.command(assign(Some(wrong))).await {
+            ServerMessage::Rejected { rejection, .. } => {
+                assert_eq!(rejection.code, RejectCode::InvalidInput);
+                assert!(
+                    rejection.message.contains("facilitator of this clinic"),
+                    "{}",
+                    rejection.message
+                );
+            }
+            other => panic!("{wrong} was put on the rota: {other:?}"),
+        }
+    }
+    assert_eq!(
+        last_seq(&server, group.session).await,
+        before,
+        "nothing recorded"
+    );
+    let state = server
+        .staff(FACILITATOR)
+        .await
+        .session(group.session)
+        .await
+        .unwrap();
+    assert_eq!(
+        state.seat(seat).unwrap().assigned_facilitator,
+        Some(id_of(FACILITATOR_2)),
+        "the rota kept its facilitator"
+    );
+    fac.ok(assign(None)).await;
     server.stop().await;
 }
 

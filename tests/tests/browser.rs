@@ -146,6 +146,31 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
         .unwrap();
     assert!(!storage.as_str().unwrap_or_default().contains("Ana"));
 
+    // Ana's checks go to River, picked by name from the clinic's staff list.
+    staff.click_on(".tile[aria-label^='Ana']").await;
+    staff
+        .wait_for(
+            ".detail select[aria-label='Facilitator on the check rota'] option:nth-of-type(3)",
+        )
+        .await;
+    staff
+        .find(Locator::Css(
+            ".detail select[aria-label='Facilitator on the check rota']",
+        ))
+        .await
+        .unwrap()
+        .select_by_label(FACILITATOR_2)
+        .await
+        .unwrap();
+    let rota = staff
+        .wait_for(".tile[aria-label^='Ana'] .rota")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rota.trim(), format!("checks: {FACILITATOR_2}"));
+    staff.click_on(".detail .x").await;
+
     std::fs::create_dir_all("../target/screenshots").ok();
     std::fs::write(
         "../target/screenshots/board.png",
@@ -549,6 +574,42 @@ async fn a_tap_whose_answer_is_lost_is_recorded_once_when_the_phone_retries_minu
     assert!(
         matches!(answers[..], [ServerMessage::Accepted { repeated: true, first, .. }] if *first == support.seq),
         "one answer reached the phone, from the log: {answers:?}"
+    );
+
+    // "I'm OK" tapped while the phone is offline is dated by the tap: the
+    // phone says how long it waited, by its own clock.
+    relay.cut();
+    phone.click_on(".big.ok").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    relay.restore();
+    let deadline = Instant::now() + PATIENCE;
+    let ok = loop {
+        assert!(Instant::now() < deadline, "the offline tap never arrived");
+        let log = full_log(server.addr, &token, s).await;
+        if let Some(e) = log.into_iter().find(|e| {
+            matches!(
+                e.body,
+                EventBody::SelfReported {
+                    report: SelfReport::Ok {},
+                    ..
+                }
+            )
+        }) {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let EventBody::SelfReported {
+        made_at: Some(made_at),
+        ..
+    } = ok.body
+    else {
+        panic!("not dated by the tap: {ok:?}");
+    };
+    let waited = ok.at.ms_since(made_at);
+    assert!(
+        (3_000..PATIENCE.as_millis() as i64).contains(&waited),
+        "waited {waited} ms offline"
     );
     phone.quit().await;
     server.stop().await;

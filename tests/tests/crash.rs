@@ -143,7 +143,12 @@ impl TestClient {
         if self.closed.is_some() {
             return None;
         }
-        self.send(&ClientMessage::Command { id, command }).await;
+        self.send(&ClientMessage::Command {
+            id,
+            command,
+            age_ms: None,
+        })
+        .await;
         self.try_answer(id).await
     }
 }

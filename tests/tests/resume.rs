@@ -419,6 +419,7 @@ async fn a_phone_closed_as_too_slow_is_recorded_as_disconnected() {
                 .send(&ClientMessage::Command {
                     id: *id,
                     command: Command::PostGroupMessage { text: long.clone() },
+                    age_ms: None,
                 })
                 .await;
         }

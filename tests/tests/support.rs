@@ -325,7 +325,11 @@ impl TestClient {
     /// Sends a command with this key and waits for its answer.
     pub async fn command_with_id(&mut self, id: CommandId, command: Command) -> ServerMessage {
         self.live
-            .send(&ClientMessage::Command { id, command })
+            .send(&ClientMessage::Command {
+                id,
+                command,
+                age_ms: None,
+            })
             .await
             .expect("send");
         self.answer(id).await
@@ -339,7 +343,12 @@ impl TestClient {
         after: Option<Seq>,
     ) -> ServerMessage {
         self.live
-            .send(&ClientMessage::Retry { id, command, after })
+            .send(&ClientMessage::Retry {
+                id,
+                command,
+                after,
+                age_ms: None,
+            })
             .await
             .expect("send");
         self.answer(id).await
@@ -383,6 +392,7 @@ impl TestClient {
         self.send(&ClientMessage::Command {
             id,
             command: Command::PostGroupMessage { text },
+            age_ms: None,
         })
         .await;
         id

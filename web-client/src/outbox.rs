@@ -3,7 +3,7 @@
 //! offline) records it exactly once. The participant page keeps its outbox
 //! in the browser's storage, so a tap survives a reload.
 
-use protocol::{ClientMessage, Command, CommandId, Seq};
+use protocol::{ClientMessage, Command, CommandId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One command and its key.
@@ -23,6 +23,11 @@ pub struct Queued {
     /// session's. (Absent in an outbox stored before it existed.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Seq>,
+    /// When it was made, by this browser's clock: each send says how long
+    /// ago that was, so a tap that waited for the network is dated by the
+    /// tap. (Absent in an outbox stored before it existed.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_at: Option<Timestamp>,
 }
 
 impl Queued {
@@ -35,18 +40,26 @@ impl Queued {
         self.sent = true;
     }
 
-    /// How to send it now: a first send is a `command`, any later one a
-    /// `retry` saying when it first went out.
-    pub fn message(&self) -> ClientMessage {
+    /// How to send it at `now` (this browser's clock): a first send is a
+    /// `command`, any later one a `retry` saying when it first went out.
+    pub fn message(&self, now: Timestamp) -> ClientMessage {
         let (id, command) = (self.id, self.command.clone());
+        let age_ms = self
+            .made_at
+            .map(|made| u64::try_from(now.ms_since(made)).unwrap_or(0));
         if self.sent {
             ClientMessage::Retry {
                 id,
                 command,
                 after: self.after,
+                age_ms,
             }
         } else {
-            ClientMessage::Command { id, command }
+            ClientMessage::Command {
+                id,
+                command,
+                age_ms,
+            }
         }
     }
 }
@@ -58,14 +71,15 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Adds a command under its key.
-    pub fn push(&mut self, id: CommandId, command: Command) {
+    /// Adds a command under its key, made at `now` (this browser's clock).
+    pub fn push(&mut self, id: CommandId, command: Command, now: Timestamp) {
         if !self.pending.iter().any(|q| q.id == id) {
             self.pending.push(Queued {
                 id,
                 command,
                 sent: false,
                 after: None,
+                made_at: Some(now),
             });
         }
     }
@@ -131,10 +145,11 @@ mod tests {
             CommandId::from_uuid(Uuid::from_u128(1)),
             CommandId::from_uuid(Uuid::from_u128(2)),
         );
+        let t0 = Timestamp(1_795_000_000_000);
         let mut outbox = Outbox::default();
-        outbox.push(a, ok.clone());
-        outbox.push(b, ok.clone());
-        outbox.push(a, ok.clone());
+        outbox.push(a, ok.clone(), t0);
+        outbox.push(b, ok.clone(), t0.plus_ms(5));
+        outbox.push(a, ok.clone(), t0.plus_ms(9));
         assert_eq!(outbox.pending().len(), 2, "a key is queued once");
         let mut reloaded = Outbox::from_json(&outbox.to_json());
         assert_eq!(reloaded, outbox);
@@ -150,26 +165,37 @@ mod tests {
         // saying what the page had seen at the first send (not at later
         // ones); an outbox stored before `sent` existed reads as never sent.
         assert!(!reloaded.pending()[0].sent);
+        // Each send says how long ago the tap was, by this browser's clock.
         assert_eq!(
-            reloaded.pending()[0].message(),
+            reloaded.pending()[0].message(t0.plus_ms(35_005)),
             ClientMessage::Command {
                 id: b,
-                command: ok.clone()
+                command: ok.clone(),
+                age_ms: Some(35_000)
             }
         );
         reloaded.all_sent(Seq(40));
         reloaded.all_sent(Seq(52));
-        reloaded.push(a, ok.clone());
+        reloaded.push(a, ok.clone(), t0.plus_ms(60_000));
         reloaded.sent(a, Seq(60));
         let again = Outbox::from_json(&reloaded.to_json());
         assert!(again.pending()[0].sent);
         assert_eq!(
-            again.pending()[0].message(),
+            again.pending()[0].message(t0.plus_ms(120_005)),
             ClientMessage::Retry {
                 id: b,
                 command: ok.clone(),
-                after: Some(Seq(40))
+                after: Some(Seq(40)),
+                age_ms: Some(120_000)
             }
+        );
+        // A clock set back while it waited never makes a negative age.
+        assert_eq!(
+            match again.pending()[0].message(t0) {
+                ClientMessage::Retry { age_ms, .. } => age_ms,
+                _ => None,
+            },
+            Some(0)
         );
         assert_eq!(again.pending()[1].after, Some(Seq(60)));
         let old = r#"{"pending":[{"id":"00000000-0000-0000-0000-000000000002","command":{"type":"self_report","seat":"00000000-0000-0000-0000-000000000007","report":{"status":"ok"}}}]}"#;
@@ -180,12 +206,14 @@ mod tests {
         let sent_before = old.replace(r#"}}}]"#, r#"}},"sent":true}]"#);
         let mut stored = Outbox::from_json(&sent_before);
         stored.all_sent(Seq(70));
+        // Nor when it was made: the server dates it by its arrival.
         assert_eq!(
-            stored.pending()[0].message(),
+            stored.pending()[0].message(t0),
             ClientMessage::Retry {
                 id: b,
                 command: ok,
-                after: None
+                after: None,
+                age_ms: None
             }
         );
     }

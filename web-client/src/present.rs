@@ -1,9 +1,10 @@
 //! How values read on screen: times, durations, alarm looks (colour AND icon
 //! AND word, never colour alone), state names.
 
+use protocol::rest::StaffMember;
 use protocol::{
     AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, Seat,
-    SelfReport, SessionPhase, Timestamp,
+    SelfReport, SessionPhase, StaffId, StaffRole, Timestamp,
 };
 
 /// Local wall-clock time "21:04" for `at`, given the browser's offset from UTC
@@ -369,9 +370,53 @@ pub fn describe(body: &EventBody) -> String {
     }
 }
 
+/// A colleague's name for the board ("acknowledged by River"), from the
+/// clinic's staff list. An id not on the list (it has not loaded, or the
+/// account is gone) still reads as a person, never as a raw id.
+pub fn staff_name(staff: &[StaffMember], id: StaffId) -> String {
+    staff
+        .iter()
+        .find(|m| m.id == id)
+        .map_or_else(|| "a colleague".into(), |m| m.display_name.clone())
+}
+
+/// The facilitators a participant's check rota can name, by name.
+pub fn rota_choices(staff: &[StaffMember]) -> Vec<&StaffMember> {
+    let mut on_rota: Vec<&StaffMember> = staff
+        .iter()
+        .filter(|m| m.role == StaffRole::Facilitator)
+        .collect();
+    on_rota.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    on_rota
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colleagues_read_by_name_and_only_facilitators_go_on_the_rota() {
+        let member = |n: u128, name: &str, role| StaffMember {
+            id: StaffId::from_uuid(uuid::Uuid::from_u128(n)),
+            display_name: name.into(),
+            role,
+        };
+        let staff = vec![
+            member(1, "Ada", StaffRole::Admin),
+            member(2, "River", StaffRole::Facilitator),
+            member(3, "Fern", StaffRole::Facilitator),
+            member(4, "Mo", StaffRole::Medical),
+        ];
+        assert_eq!(staff_name(&staff, staff[3].id), "Mo");
+        let gone = StaffId::from_uuid(uuid::Uuid::from_u128(9));
+        assert_eq!(staff_name(&staff, gone), "a colleague");
+        assert_eq!(staff_name(&[], staff[1].id), "a colleague");
+        let names: Vec<&str> = rota_choices(&staff)
+            .iter()
+            .map(|m| m.display_name.as_str())
+            .collect();
+        assert_eq!(names, ["Fern", "River"]);
+    }
 
     #[test]
     fn the_support_buttons_stay_until_the_participant_has_left() {
@@ -524,7 +569,11 @@ mod tests {
             note: None,
         };
         assert_eq!(
-            describe(&EventBody::SelfReported { seat, report }),
+            describe(&EventBody::SelfReported {
+                seat,
+                report,
+                made_at: None
+            }),
             "“I need support”: nausea"
         );
         assert_eq!(

@@ -188,7 +188,7 @@ impl LiveSession {
                     // One that went out before may have been recorded, its
                     // answer lost with the connection: a retry is checked
                     // against the log and never recorded twice.
-                    l.send(&q.message());
+                    l.send(&q.message(browser::now()));
                     gone = true;
                 }
             });
@@ -256,18 +256,26 @@ impl LiveSession {
                 actor,
                 now: self.now(),
                 fresh_id: uuid::Uuid::nil(),
+                made_at: None,
             };
             protocol::decide(&state, &ctx, &command).map_err(|r| r.message)?;
         }
         #[cfg(not(feature = "staff"))]
         let _ = actor;
         let id = browser::new_command_id();
-        self.outbox.update(|o| o.push(id, command.clone()));
+        self.outbox
+            .update(|o| o.push(id, command.clone(), browser::now()));
         self.persist();
         self.notice.set(None);
         let gone = self.link.with_value(|l| {
             l.as_ref()
-                .map(|l| l.send(&ClientMessage::Command { id, command }))
+                .map(|l| {
+                    l.send(&ClientMessage::Command {
+                        id,
+                        command,
+                        age_ms: None,
+                    })
+                })
                 .is_some()
         });
         if gone {

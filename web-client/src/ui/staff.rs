@@ -11,7 +11,9 @@ use super::qr;
 use crate::history::Series;
 use crate::present::{self, priority_look};
 use leptos::prelude::*;
-use protocol::rest::{CreateSession, JoinCodeIssued, LoginRequest, LoginResponse, SessionSummary};
+use protocol::rest::{
+    CreateSession, JoinCodeIssued, LoginRequest, LoginResponse, SessionSummary, StaffMember,
+};
 use protocol::{
     Alarm, AlarmPriority, Command, CommandKind, Measurement, ObservedStatus, ParticipantState,
     Rating, Route, SeatId, SessionId, SessionPhase, Timestamp,
@@ -184,6 +186,20 @@ pub fn Board(session: SessionId) -> impl IntoView {
     let sound = StoredValue::new_local(Sound::default());
     let muted = RwSignal::new(browser::load(SOUND).as_deref() == Some("off"));
     let sound_on = RwSignal::new(false);
+    // Colleagues' names, for "acknowledged by" and the check rota.
+    let staff = RwSignal::new(Vec::<StaffMember>::new());
+    leptos::task::spawn_local(async move {
+        match net::call::<Vec<StaffMember>>("GET", "/api/staff", Some(&token()), None::<&()>).await
+        {
+            Ok(list) => {
+                staff.try_set(list);
+            }
+            Err(e) => {
+                live.notice
+                    .try_set(Some(format!("The staff list did not load: {e}")));
+            }
+        }
+    });
     let tick = set_interval_with_handle(
         move || {
             now.set(live.now());
@@ -269,11 +285,11 @@ pub fn Board(session: SessionId) -> impl IntoView {
             {move || controls.get().then(|| view! { <Controls live session/> })}
             <div class="board-body">
                 <section class="tiles" aria-label="Participants">
-                    <For each=move || seats.get() key=|id| *id children=move |id| view! { <Tile live id now selected/> }/>
+                    <For each=move || seats.get() key=|id| *id children=move |id| view! { <Tile live id now selected staff/> }/>
                 </section>
-                <AlarmList live now/>
+                <AlarmList live now staff/>
             </div>
-            {move || selected.get().map(|id| view! { <Detail live id now selected/> })}
+            {move || selected.get().map(|id| view! { <Detail live id now selected staff/> })}
         </div>
     }
 }
@@ -309,6 +325,7 @@ fn Tile(
     id: SeatId,
     now: RwSignal<Timestamp>,
     selected: RwSignal<Option<SeatId>>,
+    staff: RwSignal<Vec<StaffMember>>,
 ) -> impl IntoView {
     let seat = Memo::new(move |_| {
         live.followed
@@ -372,8 +389,12 @@ fn Tile(
                     .join(", ")
             })
             .unwrap_or_default();
+        // From the tap, which may be before the request reached the server.
+        let asked = s.support.as_ref().map(|r| r.requested_at);
         let first_dose = s.first_dose_at();
         let observed = s.last_observed.clone();
+        let rota = s.assigned_facilitator;
+        let seen = observed.is_some();
         view! {
             <article class=class tabindex="0" role="button" aria-label=format!("{}, {}", s.display_name, present::state_label(s.state))
                 data-seat=id.to_string() on:click=move |_| open() on:keydown=move |ev| { if ev.key() == "Enter" { open() } }>
@@ -382,6 +403,7 @@ fn Tile(
                         <span class="icon" aria-hidden="true">"⚑"</span>
                         <strong>"NEEDS SUPPORT"</strong>
                         <span class="reasons">{reasons.clone()}</span>
+                        {asked.map(|at| view! { <span class="waited">{move || format!("asked {} ago", present::duration(now.get().ms_since(at)))}</span> })}
                         <button class="ack" on:click=acknowledge>"Acknowledge"</button>
                     </div>
                 })}
@@ -416,6 +438,10 @@ fn Tile(
                             {move || format!(" · next check {}", present::countdown(due.ms_since(now.get())))}
                         </span>
                     })}
+                    {rota.map(|who| view! { <span class="rota">{move || {
+                        let after = if seen || next_check.get().is_some() { " · " } else { "" };
+                        staff.with(|l| format!("{after}checks: {}", present::staff_name(l, who)))
+                    }}</span> })}
                 </div>
             </article>
         }.into_any()
@@ -423,7 +449,11 @@ fn Tile(
 }
 
 #[component]
-fn AlarmList(live: LiveSession, now: RwSignal<Timestamp>) -> impl IntoView {
+fn AlarmList(
+    live: LiveSession,
+    now: RwSignal<Timestamp>,
+    staff: RwSignal<Vec<StaffMember>>,
+) -> impl IntoView {
     let alarms = Memo::new(move |_| {
         live.followed.with(|f| {
             let Some(s) = f.state() else {
@@ -465,6 +495,8 @@ fn AlarmList(live: LiveSession, now: RwSignal<Timestamp>) -> impl IntoView {
                     let look = priority_look(a.priority);
                     let id = a.id;
                     let acked = a.acknowledged.is_some();
+                    let acked_by = a.acknowledged.as_ref().map(|k| k.by);
+                    let rota = a.assigned_to;
                     let paused_until = a.audio_paused_until;
                     view! {
                         <li class=format!("alarm {}{}", look.class, if acked { " acked" } else { "" }) data-alarm=id.0.to_string()>
@@ -474,7 +506,8 @@ fn AlarmList(live: LiveSession, now: RwSignal<Timestamp>) -> impl IntoView {
                                 {move || format!("{} ago", present::duration(now.get().ms_since(a.raised_at)))}
                                 {(a.escalations > 0).then(|| format!(" · escalated ×{}", a.escalations))}
                                 {(!a.condition_active).then_some(" · condition ended")}
-                                {acked.then_some(" · acknowledged")}
+                                {rota.map(|who| move || staff.with(|l| format!(" · rota: {}", present::staff_name(l, who))))}
+                                {acked_by.map(|who| move || staff.with(|l| format!(" · acknowledged by {}", present::staff_name(l, who))))}
                             </div>
                             {(!acked).then(|| view! {
                                 <div class="alarm-actions">
@@ -500,6 +533,7 @@ fn Detail(
     id: SeatId,
     now: RwSignal<Timestamp>,
     selected: RwSignal<Option<SeatId>>,
+    staff: RwSignal<Vec<StaffMember>>,
 ) -> impl IntoView {
     let seat = Memo::new(move |_| {
         live.followed
@@ -545,6 +579,7 @@ fn Detail(
             <div class="forms">
                 {can(live, CommandKind::RecordVital).then(|| view! { <VitalForm live id/> })}
                 {can(live, CommandKind::ObserveCheckIn).then(|| view! { <CheckForm live id/> })}
+                {can(live, CommandKind::AssignFacilitator).then(|| view! { <RotaForm live id seat staff/> })}
                 {can(live, CommandKind::RecordDose).then(|| view! { <DoseForm live id/> })}
                 {can(live, CommandKind::RecordRating).then(|| view! { <RatingForm live id/> })}
                 {can(live, CommandKind::AddNote).then(|| view! { <NoteForm live id/> })}
@@ -661,6 +696,49 @@ fn CheckForm(live: LiveSession, id: SeatId) -> impl IntoView {
             </select>
             <input aria-label="Note (optional)" placeholder="note (optional)" prop:value=move || note.get() on:input=move |ev| note.set(event_target_value(&ev))/>
             <button type="submit">"Checked"</button>
+        </form>
+    }
+}
+
+/// Who does this participant's 15-minute checks: their check-overdue and
+/// support alarms name that facilitator.
+#[component]
+fn RotaForm(
+    live: LiveSession,
+    id: SeatId,
+    seat: Memo<Option<protocol::Seat>>,
+    staff: RwSignal<Vec<StaffMember>>,
+) -> impl IntoView {
+    let current = move || seat.with(|s| s.as_ref().and_then(|s| s.assigned_facilitator));
+    let choose = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        let chosen = staff.with_untracked(|l| {
+            present::rota_choices(l)
+                .into_iter()
+                .find(|m| m.id.to_string() == value)
+                .map(|m| m.id)
+        });
+        if chosen != current() {
+            send(
+                live,
+                Command::AssignFacilitator {
+                    seat: id,
+                    staff: chosen,
+                },
+            );
+        }
+    };
+    view! {
+        <form class="mini" aria-label="Check rota" on:submit=|ev: leptos::ev::SubmitEvent| ev.prevent_default()>
+            <h3>"Checks by"</h3>
+            <select aria-label="Facilitator on the check rota" on:change=choose
+                prop:value=move || current().map(|c| c.to_string()).unwrap_or_default()>
+                <option value="">"nobody named"</option>
+                {move || staff.with(|l| present::rota_choices(l).into_iter().map(|m| {
+                    let value = m.id.to_string();
+                    view! { <option value=value.clone() selected=move || current().map(|c| c.to_string()) == Some(value.clone())>{m.display_name.clone()}</option> }
+                }).collect_view())}
+            </select>
         </form>
     }
 }
