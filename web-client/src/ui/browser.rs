@@ -64,6 +64,18 @@ pub fn go(hash: &str) {
     let _ = window().location().set_hash(hash);
 }
 
+/// Shows `#{hash}` in the address without going there (the page stays as it
+/// is; a reload opens `hash`).
+pub fn replace_address(hash: &str) {
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&format!("#{hash}")),
+        );
+    }
+}
+
 /// `http://host:port`.
 #[cfg(feature = "staff")]
 pub fn origin() -> String {

@@ -39,15 +39,19 @@ pub fn ParticipantPage(code: Option<String>) -> impl IntoView {
     let joined = RwSignal::new(credentials());
     let error = RwSignal::new(None::<String>);
     // Arriving by a join link: join with its code straight away. A refused
-    // code stays in the address and the form, with the reason beside it
-    // (leaving for `#/join` would build a new page without the reason).
+    // code stays in the form with the reason beside it, and leaves the
+    // address without rebuilding the page (which would lose the reason), so
+    // a reload does not spend another attempt on it.
     if let Some(code) = code.clone() {
         leptos::task::spawn_local(async move {
             match net::call::<Joined>("POST", "/api/join", None, Some(&JoinRequest { code })).await
             {
                 Ok(j) => remember(j, joined),
                 Err(_) if joined.get_untracked().is_some() => browser::go("/join"),
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    browser::replace_address("/join");
+                    error.set(Some(e));
+                }
             }
         });
     }

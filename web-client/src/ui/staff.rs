@@ -56,9 +56,21 @@ fn Login(me: RwSignal<Option<LoginResponse>>) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let req = LoginRequest {
-            username: username.get_untracked(),
+            username: username.get_untracked().trim().to_string(),
             password: password.get_untracked(),
         };
+        // Said here, not by a failed login that would count against the address.
+        if req.username.is_empty() || req.password.is_empty() {
+            error.set(Some(
+                match (req.username.is_empty(), req.password.is_empty()) {
+                    (true, true) => "Enter your username and password.",
+                    (true, false) => "Enter your username.",
+                    _ => "Enter your password.",
+                }
+                .into(),
+            ));
+            return;
+        }
         leptos::task::spawn_local(async move {
             match net::call::<LoginResponse>("POST", "/api/login", None, Some(&req)).await {
                 Ok(login) => {
@@ -235,13 +247,28 @@ pub fn Board(session: SessionId) -> impl IntoView {
             sign_out(me);
         }
     });
+    // Browsers let a page sound only after a gesture, so after every reload
+    // the first click or key anywhere on the board turns the alarm sound on,
+    // unless this device muted it. (A click on the sound button itself is
+    // handled by the button first.)
+    let unlock = move || {
+        if !sound_on.get_untracked() && !muted.get_untracked() {
+            sound.with_value(|s| s.enable());
+            sound_on.set(true);
+        }
+    };
+    let click = window_event_listener(leptos::ev::click, move |_| unlock());
     // Keyboard: Escape closes the participant detail.
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
         if ev.key() == "Escape" {
             selected.set(None);
         }
+        unlock();
     });
-    on_cleanup(move || escape.remove());
+    on_cleanup(move || {
+        click.remove();
+        keys.remove();
+    });
     let seats = Memo::new(move |_| {
         live.followed.with(|f| {
             f.state()
@@ -254,12 +281,12 @@ pub fn Board(session: SessionId) -> impl IntoView {
             .with(|f| f.state().map(|s| (s.title.clone(), s.phase)))
     });
     let toggle_sound = move |_| {
-        if !sound_on.get() {
+        if muted.get() || !sound_on.get() {
             sound.with_value(|s| s.enable());
             sound_on.set(true);
             muted.set(false);
         } else {
-            muted.update(|m| *m = !*m);
+            muted.set(true);
         }
         browser::store(SOUND, if muted.get_untracked() { "off" } else { "on" });
     };
@@ -274,7 +301,7 @@ pub fn Board(session: SessionId) -> impl IntoView {
                     {move || status_view(live.status.get()).1}
                 </span>
                 <button class="sound" on:click=toggle_sound aria-pressed=move || (sound_on.get() && !muted.get()).to_string()>
-                    {move || if !sound_on.get() { "♪ Enable alarm sound" } else if muted.get() { "✕ Sound muted" } else { "♪ Sound on" }}
+                    {move || if muted.get() { "✕ Sound muted" } else if !sound_on.get() { "♪ Enable alarm sound" } else { "♪ Sound on" }}
                 </button>
                 <button on:click=move |_| controls.update(|c| *c = !*c) aria-expanded=move || controls.get().to_string()>"Session ▾"</button>
                 <button on:click=move |_| live.reconnect() title="Reconnect now">"⟳"</button>
@@ -512,7 +539,12 @@ fn AlarmList(
                             {(!acked).then(|| view! {
                                 <div class="alarm-actions">
                                     <button class="primary" on:click=move |_| act(Command::AcknowledgeAlarm { alarm: id })>"Acknowledge"</button>
-                                    <button disabled=move || paused_until.is_some_and(|u| u > now.get()) on:click=move |_| act(Command::PauseAlarmAudio { alarm: id, seconds: 120 })>"Pause sound 2 min"</button>
+                                    <button disabled=move || paused_until.is_some_and(|u| u > now.get()) on:click=move |_| act(Command::PauseAlarmAudio { alarm: id, seconds: 120 })>
+                                        {move || match paused_until.filter(|u| *u > now.get()) {
+                                            Some(until) => format!("Sound paused {}", present::countdown(until.ms_since(now.get()))),
+                                            None => "Pause sound 2 min".into(),
+                                        }}
+                                    </button>
                                 </div>
                             })}
                         </li>
