@@ -417,17 +417,16 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
             let due = last
                 .unwrap_or(start)
                 .plus_ms(i64::from(*every_min) * MINUTE_MS);
+            // Details name the threshold, not a measured wait: they are
+            // written once, at the raise, and must stay true while the
+            // alarm is listed (the board shows how long ago it was raised).
+            let overdue = every_min + grace_min;
             due_status(
                 due.plus_ms(i64::from(*grace_min) * MINUTE_MS),
                 now,
                 || match last {
-                    Some(at) => {
-                        format!("last observed check {} min ago", minutes(now.ms_since(at)))
-                    }
-                    None => format!(
-                        "no observed check since the dose {} min ago",
-                        minutes(now.ms_since(start))
-                    ),
+                    Some(_) => format!("no observed check for over {overdue} min"),
+                    None => format!("no observed check since the dose, over {overdue} min"),
                 },
             )
         }
@@ -442,9 +441,8 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
             };
             due_status(first.due_at.plus_ms(grace), now, || {
                 format!(
-                    "BP {} was due {} min ago",
-                    first.reason.describe(),
-                    minutes(now.ms_since(first.due_at))
+                    "BP {} overdue by over {grace_min} min",
+                    first.reason.describe()
                 )
             })
         }
@@ -478,17 +476,13 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
                 return CLEAR;
             };
             due_status(quietest.last_received_at.plus_ms(after), now, || {
-                format!(
-                    "no reading from {} for {} s",
-                    quietest.device,
-                    now.ms_since(quietest.last_received_at) / 1000
-                )
+                format!("no reading from {} for over {after_s} s", quietest.device)
             })
         }
         Trigger::DeviceOffline { grace_s } => match seat.presence {
             Some(p) if !p.connected => {
                 due_status(p.since.plus_ms(i64::from(*grace_s) * 1000), now, || {
-                    format!("phone disconnected {} s ago", now.ms_since(p.since) / 1000)
+                    format!("phone disconnected for over {grace_s} s")
                 })
             }
             _ => CLEAR,

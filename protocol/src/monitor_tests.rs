@@ -453,6 +453,7 @@ fn check_overdue_after_15_min_plus_2_min_grace_without_an_observed_check() {
     assert!(active(&h, s, "check-overdue").is_none());
     h.advance(1);
     let a = active(&h, s, "check-overdue").expect("due at 15 min, overdue after 2 min grace");
+    assert_eq!(a.detail, "no observed check since the dose, over 17 min");
     assert_eq!(a.priority, AlarmPriority::Medium);
     assert_eq!(a.notify, vec![Role::Facilitator]);
     h.run(
@@ -509,7 +510,7 @@ fn bp_due_40_min_after_the_dose_low_then_medium_until_taken() {
     h.advance(1);
     let a = active(&h, s, "bp-due").unwrap();
     assert_eq!(a.priority, AlarmPriority::Low);
-    assert_eq!(a.detail, "BP after the dose was due 5 min ago");
+    assert_eq!(a.detail, "BP after the dose overdue by over 5 min");
     h.advance(10 * MIN - 1);
     assert_eq!(
         active(&h, s, "bp-due").unwrap().priority,
@@ -571,7 +572,7 @@ fn an_elevated_baseline_brings_a_bp_due_25_min_after_the_dose() {
     h.advance(1);
     assert_eq!(
         active(&h, s, "bp-due").unwrap().detail,
-        "BP after the dose (elevated baseline) was due 5 min ago"
+        "BP after the dose (elevated baseline) overdue by over 5 min"
     );
 }
 
@@ -586,7 +587,7 @@ fn a_further_dose_brings_its_own_bp_due() {
     h.advance(1);
     assert_eq!(
         active(&h, s, "bp-due").unwrap().detail,
-        "BP after the further dose was due 5 min ago"
+        "BP after the further dose overdue by over 5 min"
     );
 }
 
@@ -641,7 +642,7 @@ fn a_device_feed_silent_for_30_s_is_a_technical_alarm() {
         (a.kind, a.priority),
         (AlarmKind::Technical, AlarmPriority::Medium)
     );
-    assert_eq!(a.detail, "no reading from ox-1 for 30 s");
+    assert_eq!(a.detail, "no reading from ox-1 for over 30 s");
     reading(&mut h);
     assert!(active(&h, s, "feed-stale").is_none(), "a reading clears it");
     h.run(
@@ -680,6 +681,7 @@ fn a_phone_offline_for_20_s_is_a_low_technical_alarm() {
         (a.kind, a.priority),
         (AlarmKind::Technical, AlarmPriority::Low)
     );
+    assert_eq!(a.detail, "phone disconnected for over 20 s");
     h.record(
         Actor::System,
         None,
