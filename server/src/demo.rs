@@ -441,11 +441,13 @@ async fn play_session(
             // 1 Hz pulse oximetry while in the room.
             if p.arrived && !p.discharged && pulse {
                 let dipping = i == farah && dip_until.is_some_and(|end| real < end);
+                // Whole percent, as a pulse oximeter reports it.
                 let spo2 = if dipping {
                     noise.around(90.0, 0.8)
                 } else {
                     noise.around(97.5, 1.2).min(100.0)
-                };
+                }
+                .round();
                 let hr = noise.around(if p.dosed { 82.0 } else { 72.0 }, 6.0).round();
                 let device = Some(p.oximeter.clone());
                 bridge
