@@ -10,7 +10,7 @@ use crate::monitor;
 use crate::phase::{ParticipantState, SessionPhase};
 use crate::policy::text_limits;
 use crate::records::HoldOverride;
-use crate::records::SelfReport;
+use crate::records::{ObservedStatus, SelfReport};
 use crate::role::{Actor, Role};
 use crate::state::{Seat, SessionState};
 use crate::vitals::{Measurement, ReadingSource, VitalReading};
@@ -217,12 +217,20 @@ pub fn decide(
                     SelfReport::NeedSupport { reasons, note }
                 }
             };
-            Ok(vec![EventBody::SelfReported {
+            let again = match report {
+                SelfReport::NeedSupport { .. } => {
+                    made_again(state, *seat, &Trigger::SupportRequest)
+                }
+                SelfReport::Ok {} => Vec::new(),
+            };
+            let mut events = vec![EventBody::SelfReported {
                 seat: *seat,
                 report,
                 // Never before the session began, whatever the phone's clock.
                 made_at: ctx.made_at.map(|at| at.max(state.created_at)),
-            }])
+            }];
+            events.extend(again);
+            Ok(events)
         }
         Command::AcknowledgeSupport { seat } => {
             let s = seat_of(state, *seat)?;
@@ -246,11 +254,15 @@ pub fn decide(
             let s = seat_of(state, *seat)?;
             not_left(s)?;
             let note = optional_text("note", note.as_deref(), text_limits::NOTE)?;
-            Ok(vec![EventBody::ObservedCheckIn {
+            let mut events = vec![EventBody::ObservedCheckIn {
                 seat: *seat,
                 status: *status,
                 note,
-            }])
+            }];
+            if *status == ObservedStatus::NeedsMedical {
+                events.extend(made_again(state, *seat, &Trigger::NeedsMedical));
+            }
+            Ok(events)
         }
         Command::RecordVital {
             seat,
@@ -634,6 +646,33 @@ fn is_support_alarm(state: &SessionState, alarm: &Alarm) -> bool {
             .iter()
             .any(|r| r.id == alarm.rule && r.trigger == Trigger::SupportRequest)
     })
+}
+
+/// A request made again after staff acknowledged the alarm of the one before
+/// (a second "needs medical", a new press of "I need support"): that
+/// acknowledgement answered the earlier request, so its alarm ends here
+/// (`recurred`) and the evaluation after this command raises a new one, which
+/// sounds. Decided here, in the order of the log, so an acknowledgement and a
+/// new request in the same millisecond cannot be confused.
+fn made_again(state: &SessionState, seat: SeatId, trigger: &Trigger) -> Vec<EventBody> {
+    let Some(s) = state.seat(seat) else {
+        return Vec::new();
+    };
+    let rules = monitor::effective_rules(state, s);
+    state
+        .alarms
+        .iter()
+        .filter(|a| a.seat == seat && a.acknowledged.is_some())
+        .filter(|a| {
+            rules
+                .iter()
+                .any(|r| r.id == a.rule && &r.trigger == trigger)
+        })
+        .map(|a| EventBody::AlarmCleared {
+            alarm: a.id,
+            reason: ClearReason::Recurred,
+        })
+        .collect()
 }
 
 fn capitalized(text: &str) -> String {

@@ -7,7 +7,7 @@
 //! The session task calls [`evaluate`] after every batch of commands and at
 //! [`next_deadline`]; the events it returns are recorded like any other.
 
-use crate::alarm::{AlarmKind, AlarmPriority, AlarmRule, ClearReason, Limit, Trigger};
+use crate::alarm::{AlarmPriority, AlarmRule, ClearReason, Limit, Trigger};
 use crate::event::{Event, EventBody};
 use crate::ids::{MINUTE_MS, SeatId, StaffId, Timestamp};
 use crate::phase::{ParticipantState, SessionPhase};
@@ -584,23 +584,6 @@ pub fn evaluate_in(state: &SessionState, now: Timestamp, scope: Scope<'_>) -> Ve
                 (None, Status::Met { since, detail })
                     if now >= since.plus_ms(i64::from(rule.confirm_s) * 1000) =>
                 {
-                    out.push(raise(rule, seat, detail));
-                }
-                // A person's request made again after someone acknowledged
-                // the last one (a second "needs medical"): the acknowledgement
-                // was for the earlier request, so this one alerts as a new
-                // alarm. Only requests: a reading's onset may move inside its
-                // hysteresis band, and that is not a new occurrence.
-                (Some(a), Status::Met { since, detail })
-                    if rule.kind() == AlarmKind::Request
-                        && a.acknowledged.as_ref().is_some_and(|ack| since > ack.at)
-                        && now >= since.plus_ms(i64::from(rule.confirm_s) * 1000) =>
-                {
-                    out.push(EventBody::AlarmCleared {
-                        alarm: a.id,
-                        reason: ClearReason::Recurred,
-                    });
-                    ending.push(a.id);
                     out.push(raise(rule, seat, detail));
                 }
                 (Some(a), Status::Met { .. }) if !a.condition_active => {

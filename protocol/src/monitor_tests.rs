@@ -401,8 +401,8 @@ fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_
     h.run(medical(), Command::AcknowledgeAlarm { alarm: again.id })
         .unwrap();
     assert!(active(&h, s, "needs-medical").is_some());
-    // Reported once more after that: medical is alerted afresh.
-    h.advance(60_000);
+    // Reported once more after that, in the very millisecond of the
+    // acknowledgement: medical is alerted afresh.
     observe(&mut h, s, ObservedStatus::NeedsMedical);
     let third = active(&h, s, "needs-medical").expect("raised once more");
     assert!(third.id != again.id && third.acknowledged.is_none());

@@ -439,6 +439,41 @@ fn a_report_the_phone_could_not_send_at_once_is_dated_by_the_tap() {
 }
 
 #[test]
+fn a_new_press_in_the_batch_that_answered_the_last_one_sounds_again() {
+    let (mut h, seats) = Harness::with_seats(1);
+    let s = seats[0];
+    let press = Command::SelfReport {
+        seat: s,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    };
+    h.run(participant(s), press.clone()).unwrap();
+    let first = h.state.alarms.iter().find(|a| a.seat == s).unwrap().id;
+    // As the session task decides a batch: staff acknowledge, and the same
+    // millisecond a new press arrives; alarms are evaluated after both.
+    let ctx = Context {
+        actor: facilitator(),
+        now: h.now,
+        fresh_id: Uuid::nil(),
+        made_at: None,
+    };
+    let ack = decide(&h.state, &ctx, &Command::AcknowledgeAlarm { alarm: first }).unwrap();
+    h.record(facilitator(), None, ack);
+    h.run(participant(s), press).unwrap();
+    let cleared = h.log.iter().find_map(|e| match e.body {
+        EventBody::AlarmCleared { alarm, reason } if alarm == first => Some(reason),
+        _ => None,
+    });
+    assert_eq!(cleared, Some(crate::alarm::ClearReason::Recurred));
+    let now_listed: Vec<_> = h.state.alarms.iter().filter(|a| a.seat == s).collect();
+    assert_eq!(now_listed.len(), 1);
+    assert!(now_listed[0].id != first && now_listed[0].sounding(h.now));
+    assert!(h.state.seat(s).unwrap().needs_support());
+}
+
+#[test]
 fn refusals_are_specific() {
     let (mut h, seats) = Harness::with_seats(2);
     let (a, b) = (seats[0], seats[1]);
@@ -811,12 +846,22 @@ proptest! {
                 );
             }
             let before = h.state.clone();
-            match h.run(actor, cmd.clone()) {
+            // Now and then a command the client made a while before sending.
+            let age = (pick % 3 == 0).then_some(pause.unsigned_abs() % 90_000);
+            match h.run_made(actor, cmd.clone(), age) {
                 Ok(events) => {
                     prop_assert!(cmd.kind().permits(actor.role().unwrap()));
                     if let Actor::Participant { seat } = actor {
                         for e in &events {
-                            prop_assert_eq!(e.body.seat(), Some(seat));
+                            // Its own seat's record, or an alarm of its seat
+                            // that a new request of theirs replaces.
+                            let about = e.body.seat().or_else(|| match e.body {
+                                EventBody::AlarmCleared { alarm, .. } => {
+                                    before.alarms.iter().find(|a| a.id == alarm).map(|a| a.seat)
+                                }
+                                _ => None,
+                            });
+                            prop_assert_eq!(about, Some(seat));
                         }
                     }
                 }

@@ -443,6 +443,8 @@ async fn connection(app: Arc<App>, socket: WebSocket) {
 /// The pure model does not know the clinic's staff, so the one command that
 /// names a colleague is checked here, before its session sees it: only a
 /// facilitator of this clinic can be put on a participant's check rota.
+/// (A sender whose role may not assign is left to the session's role check,
+/// which refuses it as such, without a read of the store.)
 async fn rota_names_a_facilitator(
     app: &App,
     principal: &Principal,
@@ -454,6 +456,9 @@ async fn rota_names_a_facilitator(
     else {
         return Ok(());
     };
+    if !command.kind().permits(principal.role()) {
+        return Ok(());
+    }
     match app.store.staff_by_id(*staff).await {
         Ok(Some(found))
             if found.profile.clinic == principal.clinic()

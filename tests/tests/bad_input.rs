@@ -525,6 +525,7 @@ async fn the_check_rota_takes_only_a_facilitator_of_the_clinic() {
 
     let token = server.staff_token(FACILITATOR).await;
     let mut fac = TestClient::connect(server.addr, &token, group.session, None).await;
+    let mut phone = TestClient::connect(server.addr, &group.tokens[0], group.session, None).await;
     let assign = |staff| Command::AssignFacilitator { seat, staff };
     fac.ok(assign(Some(id_of(FACILITATOR_2)))).await;
     let before = last_seq(&server, group.session).await;
@@ -541,6 +542,18 @@ async fn the_check_rota_takes_only_a_facilitator_of_the_clinic() {
             }
             other => panic!("{wrong} was put on the rota: {other:?}"),
         }
+    }
+    // A participant may not assign at all: refused as such, whatever the id.
+    match phone.command(assign(Some(stranger))).await {
+        ServerMessage::Rejected { rejection, .. } => {
+            assert_eq!(
+                rejection.code,
+                RejectCode::Forbidden,
+                "{}",
+                rejection.message
+            )
+        }
+        other => panic!("a participant assigned: {other:?}"),
     }
     assert_eq!(
         last_seq(&server, group.session).await,

@@ -4,7 +4,7 @@
 //! device can mute itself.
 
 use std::cell::{Cell, RefCell};
-use web_sys::{AudioContext, OscillatorType};
+use web_sys::{AudioContext, AudioContextState, OscillatorType};
 
 /// Sound for one board.
 #[derive(Default)]
@@ -31,6 +31,15 @@ impl Sound {
         if let Some(ctx) = self.ctx.borrow().as_ref() {
             let _ = ctx.resume();
         }
+    }
+
+    /// Audio was started but the browser holds it suspended: it was started
+    /// by something the browser does not count as a gesture (Escape, say).
+    pub fn held(&self) -> bool {
+        self.ctx
+            .borrow()
+            .as_ref()
+            .is_some_and(|ctx| ctx.state() == AudioContextState::Suspended)
     }
 
     /// Releases the audio device (leaving the board).

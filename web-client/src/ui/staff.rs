@@ -198,6 +198,8 @@ pub fn Board(session: SessionId) -> impl IntoView {
     let sound = StoredValue::new_local(Sound::default());
     let muted = RwSignal::new(browser::load(SOUND).as_deref() == Some("off"));
     let sound_on = RwSignal::new(false);
+    // Seconds the browser has held the started sound suspended.
+    let held_for = StoredValue::new(0u32);
     // Colleagues' names, for "acknowledged by" and the check rota.
     let staff = RwSignal::new(Vec::<StaffMember>::new());
     leptos::task::spawn_local(async move {
@@ -226,6 +228,14 @@ pub fn Board(session: SessionId) -> impl IntoView {
                 })
             };
             sound.with_value(|s| s.tick(tone));
+            // Sound the browser did not let start is not "on": say so, and
+            // let the next gesture try again. (Two ticks: starting takes a
+            // moment even when allowed.)
+            let held = sound_on.get_untracked() && sound.with_value(Sound::held);
+            held_for.update_value(|n| *n = if held { *n + 1 } else { 0 });
+            if held_for.get_value() >= 2 {
+                sound_on.set(false);
+            }
         },
         std::time::Duration::from_secs(1),
     );
@@ -260,10 +270,12 @@ pub fn Board(session: SessionId) -> impl IntoView {
     let click = window_event_listener(leptos::ev::click, move |_| unlock());
     // Keyboard: Escape closes the participant detail.
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        // Browsers do not count Escape as a gesture that may start sound.
         if ev.key() == "Escape" {
             selected.set(None);
+        } else {
+            unlock();
         }
-        unlock();
     });
     on_cleanup(move || {
         click.remove();
@@ -763,7 +775,8 @@ fn RotaForm(
     view! {
         <form class="mini" aria-label="Check rota" on:submit=|ev: leptos::ev::SubmitEvent| ev.prevent_default()>
             <h3>"Checks by"</h3>
-            <select aria-label="Facilitator on the check rota" on:change=choose
+            // Without the staff list the current choice could not be shown.
+            <select aria-label="Facilitator on the check rota" on:change=choose disabled=move || staff.with(Vec::is_empty)
                 prop:value=move || current().map(|c| c.to_string()).unwrap_or_default()>
                 <option value="">"nobody named"</option>
                 {move || staff.with(|l| present::rota_choices(l).into_iter().map(|m| {
