@@ -421,13 +421,7 @@ fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_
 
     // Beside a participant's own request: answering one leaves the other.
     observe(&mut h, s, ObservedStatus::NeedsMedical);
-    let press = Command::SelfReport {
-        seat: s,
-        report: SelfReport::NeedSupport {
-            reasons: vec![],
-            note: None,
-        },
-    };
+    let press = support_press(s);
     h.run(participant(s), press.clone()).unwrap();
     h.run(facilitator(), Command::AcknowledgeSupport { seat: s })
         .unwrap();

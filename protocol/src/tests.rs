@@ -203,6 +203,17 @@ pub(crate) fn arrival() -> ArrivalForm {
     }
 }
 
+/// "I need support", no reasons given.
+pub(crate) fn support_press(seat: SeatId) -> Command {
+    Command::SelfReport {
+        seat,
+        report: SelfReport::NeedSupport {
+            reasons: vec![],
+            note: None,
+        },
+    }
+}
+
 pub(crate) fn participant(seat: SeatId) -> Actor {
     Actor::Participant { seat }
 }
@@ -380,13 +391,7 @@ fn support_request_is_open_until_acknowledged_and_presses_merge() {
 fn a_report_the_phone_could_not_send_at_once_is_dated_by_the_tap() {
     let (mut h, seats) = Harness::with_seats(2);
     let (a, b) = (seats[0], seats[1]);
-    let help = |seat| Command::SelfReport {
-        seat,
-        report: SelfReport::NeedSupport {
-            reasons: vec![],
-            note: None,
-        },
-    };
+    let help = support_press;
     h.advance(5 * 60_000);
     // Tapped 35 s before the phone was back online.
     let events = h.run_made(participant(a), help(a), Some(35_000)).unwrap();
@@ -442,13 +447,7 @@ fn a_report_the_phone_could_not_send_at_once_is_dated_by_the_tap() {
 fn a_new_press_in_the_batch_that_answered_the_last_one_sounds_again() {
     let (mut h, seats) = Harness::with_seats(1);
     let s = seats[0];
-    let press = Command::SelfReport {
-        seat: s,
-        report: SelfReport::NeedSupport {
-            reasons: vec![],
-            note: None,
-        },
-    };
+    let press = support_press(s);
     h.run(participant(s), press.clone()).unwrap();
     let first = h.state.alarms.iter().find(|a| a.seat == s).unwrap().id;
     // As the session task decides a batch: staff acknowledge, and the same
