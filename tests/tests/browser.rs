@@ -153,6 +153,21 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
             ".detail select[aria-label='Facilitator on the check rota'] option:nth-of-type(3)",
         )
         .await;
+    // With a participant's detail open, the alarm list stays in sight.
+    let alarms_visible = staff
+        .execute(
+            "const h = document.querySelector('.alarms h2').getBoundingClientRect();
+             const top = document.elementFromPoint(h.x + h.width / 2, h.y + h.height / 2);
+             return document.querySelector('.alarms').contains(top);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alarms_visible,
+        serde_json::Value::Bool(true),
+        "the detail covers the alarm list"
+    );
     staff
         .find(Locator::Css(
             ".detail select[aria-label='Facilitator on the check rota']",

@@ -474,7 +474,7 @@ fn Tile(
                     {observed.map(|o| view! { <span>{move || format!("seen: {} {} ago", present::observed_label(o.status), present::duration(now.get().ms_since(o.at)))}</span> })}
                     {move || next_check.get().map(|due| view! {
                         <span class=move || { if now.get() > due { "countdown overdue" } else { "countdown" } }>
-                            {move || format!(" · next check {}", present::countdown(due.ms_since(now.get())))}
+                            {move || format!("{}next check {}", if seen { " · " } else { "" }, present::countdown(due.ms_since(now.get())))}
                         </span>
                     })}
                     {rota.map(|who| view! { <span class="rota">{move || {
