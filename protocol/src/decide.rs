@@ -353,7 +353,7 @@ pub fn decide(
             let held: Vec<(String, Option<&str>)> = [
                 bp_held.map(|r| (r, Some("take a BP"))),
                 monitor::dose_size_hold(s, &state.policy, *route, *mg)
-                    .map(|r| (r, Some("check the dose"))),
+                    .map(|(r, remedy)| (r, Some(remedy))),
                 monitor::fasting_hold(s, &state.policy).map(|r| (r, None)),
             ]
             .into_iter()

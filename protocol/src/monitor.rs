@@ -861,12 +861,32 @@ pub fn bp_schedule(seat: &Seat, state: &SessionState) -> Vec<BpDue> {
 
 // ---- pre-dose hold -----------------------------------------------------------
 
-/// Why a dose of `mg` by `route` is held for its size, if it is: above the
-/// policy's mg per kg for the route, by the participant's latest weight.
-pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64) -> Option<String> {
-    let kg = seat.weight_kg?;
+/// Why a dose of `mg` by `route` is held for its size, if it is, with what
+/// clears it short of an override: the session's total by that route, this
+/// dose included, above the policy's mg per kg for the route at the
+/// participant's latest weight (a further dose adds to the first), or no
+/// weight to check it against.
+pub fn dose_size_hold(
+    seat: &Seat,
+    policy: &ClinicPolicy,
+    route: Route,
+    mg: f64,
+) -> Option<(String, &'static str)> {
+    let Some(kg) = seat.weight_kg else {
+        return Some((
+            "no weight is recorded to check the dose per kg".into(),
+            "record a weight",
+        ));
+    };
     let limit = policy.dose_hold.mg_per_kg_above.of(route);
-    let per_kg = mg / kg;
+    let before: f64 = seat
+        .doses
+        .iter()
+        .filter(|d| d.route == route)
+        .map(|d| d.mg)
+        .sum();
+    let total = before + mg;
+    let per_kg = total / kg;
     (per_kg > limit).then(|| {
         // Two decimals, or three where two would read as the limit itself.
         let shown = [100.0, 1000.0]
@@ -874,12 +894,25 @@ pub fn dose_size_hold(seat: &Seat, policy: &ClinicPolicy, route: Route, mg: f64)
             .map(|scale| (per_kg * scale).floor() / scale)
             .find(|shown| *shown > limit)
             .unwrap_or(per_kg);
-        format!(
-            "{} mg {route} is {} mg/kg at {} kg, above the hold threshold of {} mg/kg",
-            Num(mg),
-            Num(shown),
-            Num(kg),
-            Num(limit)
+        let what = if before > 0.0 {
+            format!(
+                "{} mg {route} brings the session's {route} total to {} mg, {} mg/kg at {} kg",
+                Num(mg),
+                Num(total),
+                Num(shown),
+                Num(kg)
+            )
+        } else {
+            format!(
+                "{} mg {route} is {} mg/kg at {} kg",
+                Num(mg),
+                Num(shown),
+                Num(kg)
+            )
+        };
+        (
+            format!("{what}, above the hold threshold of {} mg/kg", Num(limit)),
+            "check the dose",
         )
     })
 }

@@ -961,6 +961,21 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         "dose held: no pre-dose BP is recorded; 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Take a BP and check the dose, or override with a reason."
     );
 
+    // No weight on record: held until one is recorded, or overridden.
+    let (mut h, s) = ready_to_dose(1);
+    h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
+    h.state.seats[0].weight_kg = None;
+    let e = h
+        .run(medical(), give(s, Route::Im, 50.0, None))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "dose held: no weight is recorded to check the dose per kg. Record a weight, or override with a reason."
+    );
+    h.run(medical(), vital(s, Measurement::BodyWeight { value: 70.0 }))
+        .unwrap();
+    h.run(medical(), give(s, Route::Im, 50.0, None)).unwrap();
+
     // Not fasted: only an override clears it.
     let (mut h, s) = ready_after(
         1,
@@ -1004,15 +1019,42 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
     let mut seat = h.state.seat(s).unwrap().clone();
     assert!(monitor::fasting_hold(&seat, &ClinicPolicy::default()).is_some());
     assert!(monitor::fasting_hold(&seat, &relaxed).is_none());
-    // Just over the limit never reads as the limit itself.
+    // A further dose counts with the ones before by the same route: 40 mg
+    // IM was given above, so 100 mg more is 2 mg/kg, and 101 mg is held.
+    let size = |seat: &crate::state::Seat, route, mg| {
+        monitor::dose_size_hold(seat, &relaxed, route, mg).map(|(why, remedy)| {
+            assert_eq!(
+                remedy,
+                if seat.weight_kg.is_some() {
+                    "check the dose"
+                } else {
+                    "record a weight"
+                }
+            );
+            why
+        })
+    };
+    assert_eq!(size(&seat, Route::Im, 100.0), None);
     assert_eq!(
-        monitor::dose_size_hold(&seat, &relaxed, Route::Im, 140.2).unwrap(),
+        size(&seat, Route::Im, 101.0).unwrap(),
+        "101 mg IM brings the session's IM total to 141 mg, 2.01 mg/kg at 70 kg, above the hold threshold of 2 mg/kg"
+    );
+    assert_eq!(
+        size(&seat, Route::Intranasal, 140.0),
+        None,
+        "another route counts apart"
+    );
+    // Just over the limit never reads as the limit itself.
+    seat.doses.clear();
+    assert_eq!(
+        size(&seat, Route::Im, 140.2).unwrap(),
         "140.2 mg IM is 2.002 mg/kg at 70 kg, above the hold threshold of 2 mg/kg"
     );
+    // No weight: nothing to check the dose against, so it is held too.
     seat.weight_kg = None;
-    assert!(
-        monitor::dose_size_hold(&seat, &relaxed, Route::Im, 400.0).is_none(),
-        "no weight, no size check"
+    assert_eq!(
+        size(&seat, Route::Im, 40.0).unwrap(),
+        "no weight is recorded to check the dose per kg"
     );
 
     let mut policy = ClinicPolicy::default();

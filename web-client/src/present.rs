@@ -370,6 +370,24 @@ pub fn describe(body: &EventBody) -> String {
     }
 }
 
+/// What a participant has been given, by route, for the tile: "IM 200 mg",
+/// "IM 500 mg, intranasal 56 mg" (a further dose adds to its route's total;
+/// the dose hold checks the same totals). Empty before the first dose.
+pub fn dose_totals(seat: &Seat) -> String {
+    let mut totals: Vec<(protocol::Route, f64)> = Vec::new();
+    for dose in &seat.doses {
+        match totals.iter_mut().find(|(route, _)| *route == dose.route) {
+            Some((_, mg)) => *mg += dose.mg,
+            None => totals.push((dose.route, dose.mg)),
+        }
+    }
+    totals
+        .iter()
+        .map(|(route, mg)| format!("{route} {} mg", num(*mg)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A colleague's name for the board ("acknowledged by River"), from the
 /// clinic's staff list. An id not on the list (it has not loaded, or the
 /// account is gone) still reads as a person, never as a raw id.
@@ -393,6 +411,28 @@ pub fn rota_choices(staff: &[StaffMember]) -> Vec<&StaffMember> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tile_adds_up_what_was_given_by_route() {
+        use protocol::{Dose, Route};
+        let mut seat = fresh_seat();
+        assert_eq!(dose_totals(&seat), "");
+        let dose = |route, mg| Dose {
+            route,
+            mg,
+            mg_per_kg: None,
+            lot: "L1".into(),
+            administered_at: Timestamp(0),
+            administered_by: StaffId::from_uuid(uuid::Uuid::from_u128(3)),
+            pre_dose_bp: None,
+            hold_override: None,
+        };
+        seat.doses.push(dose(Route::Im, 200.0));
+        assert_eq!(dose_totals(&seat), "IM 200 mg");
+        seat.doses.push(dose(Route::Intranasal, 56.0));
+        seat.doses.push(dose(Route::Im, 300.5));
+        assert_eq!(dose_totals(&seat), "IM 500.5 mg, intranasal 56 mg");
+    }
 
     #[test]
     fn colleagues_read_by_name_and_only_facilitators_go_on_the_rota() {
@@ -461,8 +501,8 @@ mod tests {
         assert_eq!(screen(Ready, true, false, Closed), PhoneScreen::Done);
     }
 
-    #[test]
-    fn the_tile_names_what_the_arrival_check_in_asks_staff_to_keep_in_mind() {
+    /// A seat just added, as the reducer makes it.
+    fn fresh_seat() -> Seat {
         let mut state = protocol::state::SessionState::empty(protocol::SessionId::from_uuid(
             uuid::Uuid::from_u128(1),
         ));
@@ -480,7 +520,12 @@ mod tests {
                 location: None,
             },
         }));
-        let mut seat = state.seat(id).unwrap().clone();
+        state.seat(id).unwrap().clone()
+    }
+
+    #[test]
+    fn the_tile_names_what_the_arrival_check_in_asks_staff_to_keep_in_mind() {
+        let mut seat = fresh_seat();
         assert!(arrival_flags(&seat).is_empty(), "no check-in yet");
         let form = |touch, fasted, ride| protocol::ArrivalForm {
             mood: 5.try_into().unwrap(),

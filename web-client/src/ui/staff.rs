@@ -453,7 +453,10 @@ fn Tile(
                 </div>
                 <div class="tile-state">
                     <span class=format!("state state-{:?}", s.state).to_lowercase()>{present::state_label(s.state)}</span>
-                    {first_dose.map(|d| view! { <span class="since">{move || format!(" · dose {} ago", present::duration(now.get().ms_since(d)))}</span> })}
+                    {first_dose.map(|d| view! {
+                        <span class="given">{format!(" · {}", present::dose_totals(&s))}</span>
+                        <span class="since">{move || format!(" · first dose {} ago", present::duration(now.get().ms_since(d)))}</span>
+                    })}
                 </div>
                 <div class="vitals">
                     <span class="v">{move || value(protocol::VitalKind::Spo2).map(|m| present::measurement(&m)).unwrap_or_else(|| "SpO2 —".into())}</span>
