@@ -369,7 +369,7 @@ pub fn decide(
                 (None, _) => None,
                 (Some(held_because), Some(reason)) => Some(HoldOverride {
                     held_because,
-                    reason,
+                    reason: says_why(reason)?,
                 }),
                 (Some(held_because), None) => {
                     let remedies: Vec<&str> = held.iter().filter_map(|(_, r)| *r).collect();
@@ -432,7 +432,7 @@ pub fn decide(
             let override_reason = if checklist.all_met() {
                 None
             } else {
-                override_reason
+                override_reason.map(says_why).transpose()?
             };
             Ok(vec![
                 EventBody::DischargeSigned {
@@ -673,6 +673,17 @@ fn made_again(state: &SessionState, seat: SeatId, trigger: &Trigger) -> Vec<Even
             reason: ClearReason::Recurred,
         })
         .collect()
+}
+
+/// An override reason that is used (something was held) must say why.
+fn says_why(reason: String) -> Result<String, Rejection> {
+    let min = text_limits::OVERRIDE_REASON_MIN;
+    if reason.chars().count() < min {
+        return Err(invalid(format!(
+            "an override reason is the record of why the hold was set aside: say why in at least {min} characters"
+        )));
+    }
+    Ok(reason)
 }
 
 fn capitalized(text: &str) -> String {

@@ -972,6 +972,10 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         e.message,
         "dose held: no weight is recorded to check the dose per kg. Record a weight, or override with a reason."
     );
+    let e = h
+        .run(medical(), give(s, Route::Im, 50.0, Some("x")))
+        .unwrap_err();
+    assert_eq!(e.code, RejectCode::InvalidInput, "{}", e.message);
     h.run(medical(), vital(s, Measurement::BodyWeight { value: 70.0 }))
         .unwrap();
     h.run(medical(), give(s, Route::Im, 50.0, None)).unwrap();
@@ -1219,14 +1223,21 @@ fn a_discharge_override_is_recorded_with_its_reason() {
         },
     )
     .unwrap();
-    let signed = h
-        .run(
-            medical(),
-            Command::Discharge {
-                seat: s,
-                override_reason: Some("transfer to ED with escort".into()),
-            },
+    // "x" is not a reason: the override is the record of why.
+    let discharge = |reason: &str| Command::Discharge {
+        seat: s,
+        override_reason: Some(reason.into()),
+    };
+    let e = h.run(medical(), discharge(" x ")).unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            RejectCode::InvalidInput,
+            "an override reason is the record of why the hold was set aside: say why in at least 10 characters"
         )
+    );
+    let signed = h
+        .run(medical(), discharge("transfer to ED with escort"))
         .unwrap();
     let EventBody::DischargeSigned {
         checklist,

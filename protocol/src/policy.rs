@@ -316,6 +316,9 @@ pub mod text_limits {
     pub const SUPPORT_NOTE: usize = 500;
     /// Staff note or observed check-in note.
     pub const NOTE: usize = 2_000;
+    /// Fewest characters of an override reason: it is the record of why a
+    /// hold or the discharge checklist was set aside ("x" is not a reason).
+    pub const OVERRIDE_REASON_MIN: usize = 10;
     /// Message to the whole group.
     pub const GROUP_MESSAGE: usize = 1_000;
     /// Post-session journal.

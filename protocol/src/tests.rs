@@ -774,7 +774,9 @@ fn command_for(
         },
         9 => Command::Discharge {
             seat,
-            override_reason: pick.is_multiple_of(2).then(|| "reviewed".to_string()),
+            override_reason: pick
+                .is_multiple_of(2)
+                .then(|| "reviewed by the prescriber".to_string()),
         },
         13 => Command::RecordRating {
             seat,
