@@ -247,6 +247,15 @@ impl AlarmRule {
         }
     }
 
+    /// Whether its alarms name the facilitator on the participant's check
+    /// rota: an overdue check, and a participant's own request for support.
+    pub fn names_rota(&self) -> bool {
+        matches!(
+            self.trigger,
+            Trigger::CheckOverdue { .. } | Trigger::SupportRequest
+        )
+    }
+
     /// Who is notified first. Escalation widens this to every staff role.
     pub fn first_notified(&self) -> Vec<Role> {
         match self.trigger {

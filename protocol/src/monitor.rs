@@ -312,6 +312,14 @@ const CLEAR: Status = Status::Unmet {
     from: None,
 };
 
+/// At most `max` characters of `text`, with "…" where it was cut.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_string(),
+    }
+}
+
 fn minutes(ms: i64) -> i64 {
     ms / MINUTE_MS
 }
@@ -403,7 +411,14 @@ pub fn condition(rule: &AlarmRule, seat: &Seat, state: &SessionState, now: Times
         Trigger::NeedsMedical => match &seat.last_observed {
             Some(seen) if seen.status == ObservedStatus::NeedsMedical => Status::Met {
                 since: seen.at,
-                detail: "a facilitator saw them needing medical attention".into(),
+                // The facilitator's words are what medical needs first.
+                detail: match seen.note.as_deref().map(str::trim) {
+                    Some(note) if !note.is_empty() => format!(
+                        "a facilitator saw them needing medical attention: “{}”",
+                        shortened(note, 140)
+                    ),
+                    _ => "a facilitator saw them needing medical attention".into(),
+                },
             },
             _ => CLEAR,
         },
@@ -638,14 +653,7 @@ fn raise(rule: &AlarmRule, seat: &Seat, detail: String) -> EventBody {
         kind,
         detail,
         notify: rule.first_notified(),
-        assigned_to: if matches!(
-            rule.trigger,
-            Trigger::CheckOverdue { .. } | Trigger::SupportRequest
-        ) {
-            seat.assigned_facilitator
-        } else {
-            None
-        },
+        assigned_to: seat.assigned_facilitator.filter(|_| rule.names_rota()),
         latching: rule.latching,
     }
 }

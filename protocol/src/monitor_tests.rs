@@ -441,6 +441,35 @@ fn a_facilitator_seeing_a_need_for_medical_care_raises_a_high_alarm_for_medical_
 }
 
 #[test]
+fn medicals_alarm_carries_the_facilitators_words() {
+    let (mut h, s) = dosed();
+    let seen = |note: &str| Command::ObserveCheckIn {
+        seat: s,
+        status: ObservedStatus::NeedsMedical,
+        note: Some(note.into()),
+    };
+    h.run(facilitator(), seen(" chest pain ")).unwrap();
+    let a = active(&h, s, "needs-medical").unwrap();
+    assert_eq!(
+        a.detail,
+        "a facilitator saw them needing medical attention: “chest pain”"
+    );
+    h.run(medical(), Command::AcknowledgeAlarm { alarm: a.id })
+        .unwrap();
+    let long = "breathing fast and shallow, ".repeat(10);
+    h.run(facilitator(), seen(&long)).unwrap();
+    let detail = active(&h, s, "needs-medical").unwrap().detail;
+    // The first 140 characters (five times the phrase), cut where it ends.
+    assert_eq!(
+        detail,
+        format!(
+            "a facilitator saw them needing medical attention: “{}…”",
+            long[..140].trim_end()
+        )
+    );
+}
+
+#[test]
 fn check_overdue_after_15_min_plus_2_min_grace_without_an_observed_check() {
     let (mut h, s) = dosed();
     h.advance(17 * MIN - 1);

@@ -3,7 +3,7 @@
 
 use protocol::rest::StaffMember;
 use protocol::{
-    AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, Seat,
+    Actor, AlarmPriority, EventBody, Measurement, ObservedStatus, ParticipantState, Rating, Seat,
     SelfReport, SessionPhase, StaffId, StaffRole, Timestamp,
 };
 
@@ -398,6 +398,17 @@ pub fn staff_name(staff: &[StaffMember], id: StaffId) -> String {
         .map_or_else(|| "a colleague".into(), |m| m.display_name.clone())
 }
 
+/// Who made an event, for a participant's timeline: a colleague by name, or
+/// the participant's phone; nobody for what Holdspace itself recorded
+/// (alarms, connections).
+pub fn by_whom(actor: &Actor, staff: &[StaffMember]) -> Option<String> {
+    match actor {
+        Actor::Staff { staff: id, .. } => Some(staff_name(staff, *id)),
+        Actor::Participant { .. } => Some("phone".into()),
+        Actor::System => None,
+    }
+}
+
 /// The facilitators a participant's check rota can name, by name.
 pub fn rota_choices(staff: &[StaffMember]) -> Vec<&StaffMember> {
     let mut on_rota: Vec<&StaffMember> = staff
@@ -451,6 +462,16 @@ mod tests {
         let gone = StaffId::from_uuid(uuid::Uuid::from_u128(9));
         assert_eq!(staff_name(&staff, gone), "a colleague");
         assert_eq!(staff_name(&[], staff[1].id), "a colleague");
+        let fern = Actor::Staff {
+            staff: staff[2].id,
+            role: StaffRole::Facilitator,
+        };
+        assert_eq!(by_whom(&fern, &staff).as_deref(), Some("Fern"));
+        let phone = Actor::Participant {
+            seat: protocol::SeatId::from_uuid(uuid::Uuid::from_u128(7)),
+        };
+        assert_eq!(by_whom(&phone, &staff).as_deref(), Some("phone"));
+        assert_eq!(by_whom(&Actor::System, &staff), None);
         let names: Vec<&str> = rota_choices(&staff)
             .iter()
             .map(|m| m.display_name.as_str())

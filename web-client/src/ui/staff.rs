@@ -16,7 +16,7 @@ use protocol::rest::{
 };
 use protocol::{
     Alarm, AlarmPriority, Command, CommandKind, Measurement, ObservedStatus, ParticipantState,
-    Rating, Route, SeatId, SessionId, SessionPhase, Timestamp,
+    Rating, Route, SeatId, SessionId, SessionPhase, StaffId, Timestamp,
 };
 
 const STAFF: &str = "holdspace.staff";
@@ -501,19 +501,27 @@ fn AlarmList(
             let Some(s) = f.state() else {
                 return Vec::new();
             };
-            let mut list: Vec<(Alarm, String)> = s
+            let mut list: Vec<(Alarm, String, Option<StaffId>)> = s
                 .alarms
                 .iter()
                 .map(|a| {
+                    let seat = s.seat(a.seat);
+                    // Who is on the rota now: it may have changed since the raise.
+                    let rota = seat.and_then(|x| {
+                        protocol::monitor::effective_rules(s, x)
+                            .iter()
+                            .any(|r| r.id == a.rule && r.names_rota())
+                            .then_some(x.assigned_facilitator)
+                            .flatten()
+                    });
                     (
                         a.clone(),
-                        s.seat(a.seat)
-                            .map(|x| x.display_name.clone())
-                            .unwrap_or_default(),
+                        seat.map(|x| x.display_name.clone()).unwrap_or_default(),
+                        rota,
                     )
                 })
                 .collect();
-            list.sort_by_key(|(a, _)| {
+            list.sort_by_key(|(a, _, _)| {
                 (
                     std::cmp::Reverse(a.priority),
                     a.acknowledged.is_some(),
@@ -533,12 +541,11 @@ fn AlarmList(
             <h2>"Alarms" <span class="count">{move || alarms.get().len()}</span></h2>
             {move || alarms.get().is_empty().then(|| view! { <p class="quiet">"No active alarms."</p> })}
             <ul>
-                {move || alarms.get().into_iter().map(|(a, name)| {
+                {move || alarms.get().into_iter().map(|(a, name, rota)| {
                     let look = priority_look(a.priority);
                     let id = a.id;
                     let acked = a.acknowledged.is_some();
                     let acked_by = a.acknowledged.as_ref().map(|k| k.by);
-                    let rota = a.assigned_to;
                     let paused_until = a.audio_paused_until;
                     view! {
                         <li class=format!("alarm {}{}", look.class, if acked { " acked" } else { "" }) data-alarm=id.0.to_string()>
@@ -592,13 +599,22 @@ fn Detail(
     });
     let now_signal = Signal::derive(move || now.get());
     let timeline = Memo::new(move |_| {
-        live.timeline.with(|t| {
-            t.iter()
-                .rev()
-                .filter(|e| e.body.seat() == Some(id))
-                .take(100)
-                .map(|e| (e.at, present::describe(&e.body)))
-                .collect::<Vec<_>>()
+        staff.with(|names| {
+            live.timeline.with(|t| {
+                t.iter()
+                    .rev()
+                    .filter(|e| e.body.seat() == Some(id))
+                    .take(100)
+                    .map(|e| {
+                        let text = present::describe(&e.body);
+                        let line = match present::by_whom(&e.actor, names) {
+                            Some(who) => format!("{text} — {who}"),
+                            None => text,
+                        };
+                        (e.at, line)
+                    })
+                    .collect::<Vec<_>>()
+            })
         })
     });
     let offset = browser::utc_offset_min();
