@@ -398,13 +398,13 @@ pub fn staff_name(staff: &[StaffMember], id: StaffId) -> String {
         .map_or_else(|| "a colleague".into(), |m| m.display_name.clone())
 }
 
-/// Who made an event, for a participant's timeline: a colleague by name, or
-/// the participant's phone; nobody for what Holdspace itself recorded
-/// (alarms, connections).
+/// Who made an event, for a participant's timeline: "by Dr. Mo", or "from
+/// the phone"; nothing for what Holdspace itself recorded (alarms,
+/// connections).
 pub fn by_whom(actor: &Actor, staff: &[StaffMember]) -> Option<String> {
     match actor {
-        Actor::Staff { staff: id, .. } => Some(staff_name(staff, *id)),
-        Actor::Participant { .. } => Some("phone".into()),
+        Actor::Staff { staff: id, .. } => Some(format!("by {}", staff_name(staff, *id))),
+        Actor::Participant { .. } => Some("from the phone".into()),
         Actor::System => None,
     }
 }
@@ -466,11 +466,11 @@ mod tests {
             staff: staff[2].id,
             role: StaffRole::Facilitator,
         };
-        assert_eq!(by_whom(&fern, &staff).as_deref(), Some("Fern"));
+        assert_eq!(by_whom(&fern, &staff).as_deref(), Some("by Fern"));
         let phone = Actor::Participant {
             seat: protocol::SeatId::from_uuid(uuid::Uuid::from_u128(7)),
         };
-        assert_eq!(by_whom(&phone, &staff).as_deref(), Some("phone"));
+        assert_eq!(by_whom(&phone, &staff).as_deref(), Some("from the phone"));
         assert_eq!(by_whom(&Actor::System, &staff), None);
         let names: Vec<&str> = rota_choices(&staff)
             .iter()

@@ -608,7 +608,7 @@ fn Detail(
                     .map(|e| {
                         let text = present::describe(&e.body);
                         let line = match present::by_whom(&e.actor, names) {
-                            Some(who) => format!("{text} — {who}"),
+                            Some(who) => format!("{text} · {who}"),
                             None => text,
                         };
                         (e.at, line)
