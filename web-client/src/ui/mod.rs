@@ -34,8 +34,17 @@ enum Route {
 fn route(hash: &str) -> Route {
     let parts: Vec<&str> = hash.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
-        ["join"] => Route::Join(None),
-        ["join", code] => Route::Join(Some((*code).to_string())),
+        // A code as typed into an address bar or mangled by a messenger
+        // ("%20", a stray "/") still reaches the join form, which says what
+        // is wrong with it.
+        ["join", code @ ..] => {
+            let code = code.join("/");
+            let code = js_sys::decode_uri_component(&code)
+                .ok()
+                .and_then(|c| c.as_string())
+                .unwrap_or(code);
+            Route::Join(Some(code.trim().to_string()).filter(|c| !c.is_empty()))
+        }
         ["sessions"] => Route::Sessions,
         ["board", id] => id.parse().map(Route::Board).unwrap_or(Route::Sessions),
         _ if participant::has_joined() => Route::Join(None),
