@@ -442,7 +442,7 @@ fn Tile(
                         <span class="icon" aria-hidden="true">"⚑"</span>
                         <strong>"NEEDS SUPPORT"</strong>
                         <span class="reasons">{reasons.clone()}</span>
-                        {asked.map(|at| view! { <span class="waited">{move || format!("asked {} ago", present::duration(now.get().ms_since(at)))}</span> })}
+                        {asked.map(|at| view! { <span class="waited">{move || format!("· asked {} ago", present::duration(now.get().ms_since(at)))}</span> })}
                         <button class="ack" on:click=acknowledge>"Acknowledge"</button>
                     </div>
                 })}
