@@ -52,6 +52,15 @@ impl Session {
     }
 }
 
+/// An override reason: none, one that says why, or one too short to.
+fn reason(pick: u8) -> Option<String> {
+    match pick % 3 {
+        0 => None,
+        1 => Some("reviewed with the prescriber".into()),
+        _ => Some("ok".into()),
+    }
+}
+
 fn command(b: &mut Bytes, seats: &[SeatId]) -> Command {
     let seat = seats.get(b.byte() as usize % (seats.len() + 1)).copied().unwrap_or(SeatId::from_uuid(Uuid::from_u128(0xbad)));
     let x = f64::from(b.byte()) * 1.3;
@@ -72,8 +81,8 @@ fn command(b: &mut Bytes, seats: &[SeatId]) -> Command {
         8 => Command::RecordVital { seat, measurement: Measurement::Spo2 { value: 60.0 + x / 6.0 }, measured_at: None, device: (pick % 2 == 0).then(|| "ox".into()) },
         9 => Command::RecordVital { seat, measurement: Measurement::BloodPressure { systolic: 80.0 + x / 2.0, diastolic: 50.0 + x / 4.0 }, measured_at: None, device: None },
         10 => Command::RecordVital { seat, measurement: Measurement::HeartRate { value: 30.0 + x / 2.0 }, measured_at: None, device: None },
-        11 => Command::RecordDose { seat, route: Route::Im, mg: x, lot: "L".into(), administered_at: None, override_reason: (pick % 2 == 0).then(|| "ok".into()) },
-        12 => Command::Discharge { seat, override_reason: (pick % 2 == 0).then(|| "ok".into()) },
+        11 => Command::RecordDose { seat, route: Route::Im, mg: x, lot: "L".into(), administered_at: None, override_reason: reason(pick) },
+        12 => Command::Discharge { seat, override_reason: reason(pick) },
         13 => Command::RecordRating { seat, rating: Rating::Sedation { moaas: pick % 7 } },
         14 => Command::AcknowledgeAlarm { alarm: Seq(u64::from(pick)) },
         15 => Command::PauseAlarmAudio { alarm: Seq(u64::from(pick)), seconds: u32::from(pick) },

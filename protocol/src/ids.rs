@@ -111,7 +111,55 @@ impl Timestamp {
     pub const fn ms_since(self, earlier: Timestamp) -> i64 {
         self.0.saturating_sub(earlier.0)
     }
+
+    /// The time in UTC as records carry it: "2026-12-05T19:31:41.020Z".
+    pub fn utc(self) -> String {
+        let (days, ms) = (self.0.div_euclid(86_400_000), self.0.rem_euclid(86_400_000));
+        let (year, month, day) = civil_date(days);
+        let s = ms / 1000;
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            s / 3600,
+            s / 60 % 60,
+            s % 60,
+            ms % 1000
+        )
+    }
+}
+
+/// Days since 1970-01-01 as a civil date (year, month 1–12, day 1–31), in
+/// the proleptic Gregorian calendar (H. Hinnant's algorithm).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Milliseconds in one minute, for readable arithmetic on [`Timestamp`]s.
 pub const MINUTE_MS: i64 = 60_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc_across_a_leap_day_and_before_1970() {
+        assert_eq!(Timestamp(0).utc(), "1970-01-01T00:00:00.000Z");
+        // 2028-02-29 23:59:59.999, then the first of March.
+        let leap = Timestamp(1_835_481_599_999);
+        assert_eq!(leap.utc(), "2028-02-29T23:59:59.999Z");
+        assert_eq!(leap.plus_ms(1).utc(), "2028-03-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(1_796_499_101_020).utc(),
+            "2026-12-05T19:31:41.020Z"
+        );
+        assert_eq!(Timestamp(-1).utc(), "1969-12-31T23:59:59.999Z");
+    }
+}

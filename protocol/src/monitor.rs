@@ -881,10 +881,12 @@ pub fn dose_size_hold(
     mg: f64,
 ) -> Option<(String, &'static str)> {
     let Some(kg) = seat.weight_kg else {
-        return Some((
-            "no weight is recorded to check the dose per kg".into(),
-            "record a weight",
-        ));
+        return policy.dose_hold.hold_without_weight.then(|| {
+            (
+                "no weight is recorded to check the dose per kg".into(),
+                "record a weight",
+            )
+        });
     };
     let limit = policy.dose_hold.mg_per_kg_above.of(route);
     let before: f64 = seat
@@ -893,9 +895,11 @@ pub fn dose_size_hold(
         .filter(|d| d.route == route)
         .map(|d| d.mg)
         .sum();
-    let total = before + mg;
+    // To the microgram, so that doses adding up to the limit exactly (2.2 +
+    // 83.4 + 14.4 mg at 50 kg) are not held by a rounding error.
+    let total = ((before + mg) * 1000.0).round() / 1000.0;
     let per_kg = total / kg;
-    (per_kg > limit).then(|| {
+    (per_kg > limit * (1.0 + 1e-9)).then(|| {
         // Two decimals, or three where two would read as the limit itself.
         let shown = [100.0, 1000.0]
             .into_iter()

@@ -456,7 +456,7 @@ fn medicals_alarm_carries_the_facilitators_words() {
     );
     h.run(medical(), Command::AcknowledgeAlarm { alarm: a.id })
         .unwrap();
-    let long = "breathing fast and shallow, ".repeat(10);
+    let long = "está pálida, respira rápido, ".repeat(10);
     h.run(facilitator(), seen(&long)).unwrap();
     let detail = active(&h, s, "needs-medical").unwrap().detail;
     // The first 140 characters (five times the phrase), cut where it ends.
@@ -464,7 +464,7 @@ fn medicals_alarm_carries_the_facilitators_words() {
         detail,
         format!(
             "a facilitator saw them needing medical attention: “{}…”",
-            long[..140].trim_end()
+            long.chars().take(140).collect::<String>().trim_end()
         )
     );
 }
@@ -990,6 +990,19 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         "dose held: no pre-dose BP is recorded; 400 mg IM is 5.71 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Take a BP and check the dose, or override with a reason."
     );
 
+    // A further dose adds to the first: 100 mg IM at 70 kg, then 50 mg more.
+    let (mut h, s) = ready_to_dose(1);
+    h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
+    h.run(medical(), give(s, Route::Im, 100.0, None)).unwrap();
+    let e = h
+        .run(medical(), give(s, Route::Im, 50.0, None))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "dose held: 50 mg IM brings the session's IM total to 150 mg, 2.14 mg/kg at 70 kg, above the hold threshold of 2 mg/kg. Check the dose, or override with a reason."
+    );
+    h.run(medical(), give(s, Route::Im, 40.0, None)).unwrap();
+
     // No weight on record: held until one is recorded, or overridden.
     let (mut h, s) = ready_to_dose(1);
     h.run(medical(), bp(s, 120.0, 80.0)).unwrap();
@@ -1083,11 +1096,29 @@ fn a_dose_above_the_routes_mg_per_kg_is_held_for_a_reason() {
         size(&seat, Route::Im, 140.2).unwrap(),
         "140.2 mg IM is 2.002 mg/kg at 70 kg, above the hold threshold of 2 mg/kg"
     );
-    // No weight: nothing to check the dose against, so it is held too.
+    // Doses adding up to the limit exactly are not held by a rounding error
+    // (2.2 + 83.4 + 14.4 is 100.00000000000001 in floating point).
+    let mut earlier = h.state.seat(s).unwrap().doses[0].clone();
+    seat.weight_kg = Some(50.0);
+    for mg in [2.2, 83.4] {
+        earlier.mg = mg;
+        seat.doses.push(earlier.clone());
+    }
+    assert_eq!(size(&seat, Route::Im, 14.4), None);
+    assert!(size(&seat, Route::Im, 14.401).is_some());
+    seat.doses.clear();
+    // No weight: nothing to check the dose against, so it is held too,
+    // unless the clinic gives fixed doses without weighing.
     seat.weight_kg = None;
     assert_eq!(
         size(&seat, Route::Im, 40.0).unwrap(),
         "no weight is recorded to check the dose per kg"
+    );
+    let mut unweighed = relaxed.clone();
+    unweighed.dose_hold.hold_without_weight = false;
+    assert_eq!(
+        monitor::dose_size_hold(&seat, &unweighed, Route::Im, 40.0),
+        None
     );
 
     let mut policy = ClinicPolicy::default();

@@ -188,18 +188,23 @@ pub struct DoseHoldPolicy {
     pub systolic_above: f64,
     /// Hold when diastolic is above this, mm[Hg].
     pub diastolic_above: f64,
-    /// Hold a single dose above this many mg per kg of the participant's
-    /// weight (when it is known), per route: a slipped digit is ten times the
-    /// dose. Sessions logged before this existed read the defaults.
+    /// Hold a dose that brings the session's total by its route above this
+    /// many mg per kg of the participant's weight, per route: a slipped digit
+    /// is ten times the dose. Sessions logged before this existed read the
+    /// defaults.
     #[serde(default)]
     pub mg_per_kg_above: PerRoute,
+    /// Hold a dose when no weight is on record to check it against (a
+    /// clinic that gives fixed doses without weighing turns it off).
+    #[serde(default = "on")]
+    pub hold_without_weight: bool,
     /// Hold a dose when the arrival check-in does not confirm fasting (a
     /// clinic whose protocol allows a light meal turns it off).
-    #[serde(default = "hold_unless_fasted_default")]
+    #[serde(default = "on")]
     pub hold_unless_fasted: bool,
 }
 
-fn hold_unless_fasted_default() -> bool {
+fn on() -> bool {
     true
 }
 
@@ -210,6 +215,7 @@ impl Default for DoseHoldPolicy {
             systolic_above: 140.0,
             diastolic_above: 90.0,
             mg_per_kg_above: PerRoute::default(),
+            hold_without_weight: true,
             hold_unless_fasted: true,
         }
     }

@@ -5,8 +5,9 @@
 
 use crate::app::App;
 use crate::auth::{self, Principal, TokenError};
+use crate::export::Records;
 use crate::hub::{CommandOutcome, HubError, SessionHandle};
-use crate::store::{Redeem, StoreError};
+use crate::store::{EventLog, Redeem, StoreError};
 use crate::ws;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, State};
@@ -15,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use protocol::monitor;
 use protocol::policy::text_limits;
 use protocol::rest::{
@@ -48,6 +50,8 @@ pub fn router(app: Arc<App>) -> Router {
             post(issue_join_code),
         )
         .route("/api/sessions/{session}/monitoring", get(monitoring_all))
+        .route("/api/sessions/{session}/records.csv", get(export_records))
+        .route("/api/sessions/{session}/log.ndjson", get(export_log))
         .route(
             "/api/sessions/{session}/seats/{seat}/monitoring",
             get(monitoring_one),
@@ -625,6 +629,100 @@ async fn put_policy(
         .await?;
     tracing::info!(clinic = %p.clinic(), "clinic policy changed");
     Ok(Json(policy))
+}
+
+/// `GET /api/sessions/{id}/records.csv`: the clinical records, one row per
+/// value (see `export`).
+async fn export_records(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+) -> Result<Response, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let mut records = Records::new(&app.store.staff_of(p.clinic()).await?);
+    let header = Records::header();
+    export(
+        &app,
+        handle.id,
+        "text/csv; charset=utf-8",
+        "records.csv",
+        header,
+        move |events| events.iter().map(|e| records.lines(e)).collect(),
+    )
+    .await
+}
+
+/// `GET /api/sessions/{id}/log.ndjson`: every event of the session as it is
+/// stored, one JSON object per line.
+async fn export_log(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+) -> Result<Response, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    export(
+        &app,
+        handle.id,
+        "application/x-ndjson",
+        "log.ndjson",
+        String::new(),
+        |events| {
+            events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("events serialize") + "\n")
+                .collect()
+        },
+    )
+    .await
+}
+
+/// Streams `session`'s log as a download, rendering a chunk of events at a
+/// time after `first`. The first chunk is read before answering, so a store
+/// that cannot be read gives a clear error instead of a cut-off file.
+async fn export(
+    app: &App,
+    session: SessionId,
+    content_type: &'static str,
+    name: &str,
+    first: String,
+    mut render: impl FnMut(&[protocol::Event]) -> String + Send + 'static,
+) -> Result<Response, AppError> {
+    let (store, size) = (app.store.clone(), app.config.export_chunk.max(1));
+    let chunk = EventLog::read(&*store, session, protocol::Seq(0), size).await?;
+    let text = first + &render(&chunk);
+    let next = (chunk.len() == size)
+        .then(|| chunk.last().map(|e| e.seq))
+        .flatten();
+    let rest = futures_util::stream::unfold((next, render), move |(after, mut render)| {
+        let store = store.clone();
+        async move {
+            let after = after?;
+            match EventLog::read(&*store, session, after, size).await {
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), (None, render))),
+                Ok(chunk) => {
+                    let next = (chunk.len() == size)
+                        .then(|| chunk.last().map(|e| e.seq))
+                        .flatten();
+                    Some((Ok(render(&chunk)), (next, render)))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(text)])
+        .chain(rest)
+        .map(|part: Result<String, std::io::Error>| part.map(axum::body::Bytes::from));
+    tracing::info!(%session, export = name, "session exported");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"holdspace-{session}-{name}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 async fn monitoring_all(

@@ -45,6 +45,9 @@ pub struct Config {
     pub close_grace: Duration,
     /// Interval of WebSocket pings (keeps idle connections through proxies).
     pub ping_interval: Duration,
+    /// Events an export reads from the log at a time (a four-hour session
+    /// of 1 Hz oximetry is streamed, never held whole).
+    pub export_chunk: usize,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             hello_timeout: Duration::from_secs(10),
             close_grace: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
+            export_chunk: 2_000,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod hub;
 pub mod signal;
 pub mod store;

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod group_session;
+mod records;
 mod resume;
 mod roles;
 mod safety;

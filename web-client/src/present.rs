@@ -19,15 +19,7 @@ pub fn clock(at: Timestamp, utc_offset_min: i64) -> String {
 pub fn day_and_time(at: Timestamp, utc_offset_min: i64) -> String {
     let minutes = at.0.div_euclid(60_000) + utc_offset_min;
     let days = minutes.div_euclid(24 * 60);
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let (_, month, day) = protocol::ids::civil_date(days);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

@@ -845,7 +845,7 @@ fn DoseForm(live: LiveSession, id: SeatId) -> impl IntoView {
             </select>
             <input inputmode="decimal" aria-label="Dose in mg" placeholder="mg" prop:value=move || mg.get() on:input=move |ev| mg.set(event_target_value(&ev))/>
             <input aria-label="Lot" placeholder="lot" prop:value=move || lot.get() on:input=move |ev| lot.set(event_target_value(&ev))/>
-            <input aria-label="Hold override reason (only to dose despite a hold: pre-dose BP, dose per kg, fasting)" placeholder="override reason (only if held)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
+            <input aria-label="Hold override reason (only to dose despite a hold: pre-dose BP, dose per kg, weight, fasting; at least 10 characters)" placeholder="override reason, if held (10+ characters)" prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
             <button type="submit">"Record dose"</button>
         </form>
     }
@@ -941,7 +941,7 @@ fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) 
                 <button on:click=move |_| { send(live, Command::ConfirmRideHome { seat: id }); }>"Ride home confirmed"</button>
             })}
             {move || (can(live, CommandKind::Discharge) && seat.get().is_some_and(|s| s.state.can_move_to(ParticipantState::Discharged))).then(|| view! {
-                <input aria-label="Discharge override reason (only if the checklist is not complete)" placeholder="override reason (only if needed)"
+                <input aria-label="Discharge override reason (only if the checklist is not complete; at least 10 characters)" placeholder="override reason, if needed (10+ characters)"
                     prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
                 <button class="primary" on:click=discharge>"Discharge"</button>
             })}
