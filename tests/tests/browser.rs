@@ -147,6 +147,14 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
     assert!(!storage.as_str().unwrap_or_default().contains("Ana"));
 
     // Ana's checks go to River, picked by name from the clinic's staff list.
+    let session_menu = || Locator::XPath("//button[contains(., 'Session')]");
+    staff
+        .find(session_menu())
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     staff.click_on(".tile[aria-label^='Ana']").await;
     staff
         .wait_for(
@@ -185,6 +193,55 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
         .unwrap();
     assert_eq!(rota.trim(), format!("checks: {FACILITATOR_2}"));
     staff.click_on(".detail .x").await;
+
+    // The records go home from the board as a CSV file.
+    staff
+        .find(session_menu())
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    staff
+        .execute(
+            "window.saved = [];
+             HTMLAnchorElement.prototype.click = function () {
+               const file = { name: this.download };
+               window.saved.push(file);
+               fetch(this.href).then(r => r.text()).then(t => { file.text = t; });
+             };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    staff.click_on(".records button").await;
+    let deadline = Instant::now() + PATIENCE;
+    let saved = loop {
+        let saved = staff
+            .execute(
+                "return window.saved[0] && window.saved[0].text ? window.saved[0] : null",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if !saved.is_null() || Instant::now() > deadline {
+            break saved;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        saved["name"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("-records.csv"),
+        "{saved}"
+    );
+    let csv = saved["text"].as_str().unwrap_or_default();
+    assert!(csv.starts_with("time_utc,seq,participant,record,"), "{csv}");
+    assert!(
+        csv.contains(",Ana,self report,,need support,,,participant\r\n"),
+        "{csv}"
+    );
 
     std::fs::create_dir_all("../target/screenshots").ok();
     std::fs::write(

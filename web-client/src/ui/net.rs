@@ -20,6 +20,68 @@ pub async fn call<R: DeserializeOwned>(
     token: Option<&str>,
     body: Option<&impl Serialize>,
 ) -> Result<R, String> {
+    let response = fetch(method, path, token, body).await?;
+    let text = JsFuture::from(response.text().map_err(|_| "no body".to_string())?)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    if response.ok() {
+        serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"))
+    } else {
+        Err(refusal(&text, &response))
+    }
+}
+
+/// Saves what `path` answers as the file `name`, as a browser download (a
+/// plain link could not carry the staff token).
+#[cfg(feature = "staff")]
+pub async fn download(path: &str, token: &str, name: &str) -> Result<(), String> {
+    let response = fetch("GET", path, Some(token), None::<&()>).await?;
+    if !response.ok() {
+        let text = JsFuture::from(response.text().map_err(|_| "no body".to_string())?)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        return Err(refusal(&text, &response));
+    }
+    let blob: web_sys::Blob = JsFuture::from(response.blob().map_err(|_| "no body".to_string())?)
+        .await
+        .map_err(|_| "the download was cut off; try again".to_string())?
+        .unchecked_into();
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "the browser refused the download".to_string())?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|_| "no link")?
+        .unchecked_into();
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    // Kept a while: a browser may start reading the file after the click.
+    super::browser::after(60_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    Ok(())
+}
+
+/// The server's refusal in words, or its status.
+fn refusal(text: &str, response: &web_sys::Response) -> String {
+    serde_json::from_str::<ApiError>(text)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| format!("error {}", response.status()))
+}
+
+async fn fetch(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&impl Serialize>,
+) -> Result<web_sys::Response, String> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(|_| "no headers".to_string())?;
@@ -38,22 +100,10 @@ pub async fn call<R: DeserializeOwned>(
     let request = web_sys::Request::new_with_str_and_init(path, &init)
         .map_err(|_| "bad request".to_string())?;
     let window = web_sys::window().expect("window");
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    Ok(JsFuture::from(window.fetch_with_request(&request))
         .await
         .map_err(|_| "the server cannot be reached; check the connection".to_string())?
-        .unchecked_into();
-    let text = JsFuture::from(response.text().map_err(|_| "no body".to_string())?)
-        .await
-        .ok()
-        .and_then(|t| t.as_string())
-        .unwrap_or_default();
-    if response.ok() {
-        serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"))
-    } else {
-        Err(serde_json::from_str::<ApiError>(&text)
-            .map(|e| e.message)
-            .unwrap_or_else(|_| format!("error {}", response.status())))
-    }
+        .unchecked_into())
 }
 
 /// The live connection's state, always shown on screen.

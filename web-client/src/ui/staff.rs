@@ -1013,6 +1013,16 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
         });
     };
     let closing = RwSignal::new(false);
+    // The clinical records for the clinic's files (see `GET .../records.csv`).
+    let save = move |file: &'static str| {
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/sessions/{session}/{file}");
+            let name = format!("holdspace-{session}-{file}");
+            if let Err(e) = net::download(&path, &token(), &name).await {
+                live.notice.set(Some(e));
+            }
+        });
+    };
     view! {
         <section class="controls" aria-label="Session controls">
             <div class="phase-controls">
@@ -1037,6 +1047,11 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
                 })}
             </div>
             {can(live, CommandKind::PostGroupMessage).then(|| view! { <GroupMessageForm live/> })}
+            <div class="records">
+                <h3>"Records"</h3>
+                <button on:click=move |_| save("records.csv")>"Download records (CSV)"</button>
+                <button on:click=move |_| save("log.ndjson")>"Download the full log"</button>
+            </div>
             <form class="add-seat" on:submit=add>
                 <h3>"Add a seat"</h3>
                 <input aria-label="First name or pseudonym" placeholder="first name or pseudonym" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
