@@ -369,7 +369,7 @@ pub fn decide(
                 (None, _) => None,
                 (Some(held_because), Some(reason)) => Some(HoldOverride {
                     held_because,
-                    reason: says_why(reason)?,
+                    reason: says_why(reason, "the dose hold")?,
                 }),
                 (Some(held_because), None) => {
                     let remedies: Vec<&str> = held.iter().filter_map(|(_, r)| *r).collect();
@@ -432,7 +432,9 @@ pub fn decide(
             let override_reason = if checklist.all_met() {
                 None
             } else {
-                override_reason.map(says_why).transpose()?
+                override_reason
+                    .map(|r| says_why(r, "the discharge checklist"))
+                    .transpose()?
             };
             Ok(vec![
                 EventBody::DischargeSigned {
@@ -675,12 +677,13 @@ fn made_again(state: &SessionState, seat: SeatId, trigger: &Trigger) -> Vec<Even
         .collect()
 }
 
-/// An override reason that is used (something was held) must say why.
-fn says_why(reason: String) -> Result<String, Rejection> {
+/// An override reason that is used (something was held) must say why it
+/// set `what` aside.
+fn says_why(reason: String, what: &str) -> Result<String, Rejection> {
     let min = text_limits::OVERRIDE_REASON_MIN;
     if reason.chars().count() < min {
         return Err(invalid(format!(
-            "an override reason is the record of why the hold was set aside: say why in at least {min} characters"
+            "an override reason is the record of why {what} was set aside: say why in at least {min} characters"
         )));
     }
     Ok(reason)

@@ -1293,7 +1293,7 @@ fn a_discharge_override_is_recorded_with_its_reason() {
         (e.code, e.message.as_str()),
         (
             RejectCode::InvalidInput,
-            "an override reason is the record of why the hold was set aside: say why in at least 10 characters"
+            "an override reason is the record of why the discharge checklist was set aside: say why in at least 10 characters"
         )
     );
     let signed = h

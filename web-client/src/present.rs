@@ -129,14 +129,19 @@ pub fn observed_label(status: ObservedStatus) -> &'static str {
     }
 }
 
-/// What the arrival check-in says that the people in the room must keep in
-/// mind, in words for the tile: no supportive touch, not fasted, no ride
-/// home (until staff confirm one).
-pub fn arrival_flags(seat: &Seat) -> Vec<&'static str> {
-    let Some(form) = seat.arrival.as_ref().map(|a| &a.value) else {
-        return Vec::new();
-    };
+/// What the people in the room must keep in mind, in words for the tile:
+/// no weight on record (a dose would be held), and from the arrival
+/// check-in no supportive touch, not fasted, no ride home (until staff
+/// confirm one).
+pub fn tile_flags(seat: &Seat) -> Vec<&'static str> {
     let mut flags = Vec::new();
+    // A dose is held without a weight to check it against: weigh first.
+    if seat.weight_kg.is_none() && !seat.state.has_left() {
+        flags.push("no weight");
+    }
+    let Some(form) = seat.arrival.as_ref().map(|a| &a.value) else {
+        return flags;
+    };
     if !form.consent_to_touch {
         flags.push("no touch");
     }
@@ -207,6 +212,12 @@ pub fn phase_label(phase: SessionPhase) -> &'static str {
         SessionPhase::Integration => "Integration",
         SessionPhase::Closed => "Closed",
     }
+}
+
+/// A number to two decimals, without needless zeros ("2.14", "0.5", "2").
+fn hundredths(v: f64) -> String {
+    let text = format!("{v:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// A number without a needless ".0".
@@ -362,9 +373,63 @@ pub fn describe(body: &EventBody) -> String {
     }
 }
 
-/// What a participant has been given, by route, for the tile: "IM 200 mg",
-/// "IM 500 mg, intranasal 56 mg" (a further dose adds to its route's total;
-/// the dose hold checks the same totals). Empty before the first dose.
+/// The order alarms are shown in, first to last, and which one a tile
+/// shows: every alarm nobody has acknowledged before any acknowledged one
+/// (an acknowledged high must not hide a new medium), then the most urgent,
+/// then the oldest.
+pub fn alarm_rank(alarm: &protocol::Alarm) -> (bool, std::cmp::Reverse<AlarmPriority>, Timestamp) {
+    (
+        alarm.acknowledged.is_some(),
+        std::cmp::Reverse(alarm.priority),
+        alarm.raised_at,
+    )
+}
+
+/// An alarm as the list shows it now, which may differ from when it was
+/// raised: who is on the check rota now (for rules that name the rota), and
+/// for a person's request that still stands, its words now (reasons a
+/// participant added after the first tap, the facilitator's latest note).
+pub fn alarm_as_it_stands(
+    state: &protocol::SessionState,
+    alarm: &protocol::Alarm,
+) -> (Option<StaffId>, String) {
+    let found = state.seat(alarm.seat).and_then(|seat| {
+        protocol::monitor::effective_rules(state, seat)
+            .into_iter()
+            .find(|r| r.id == alarm.rule)
+            .map(|rule| (seat, rule))
+    });
+    let Some((seat, rule)) = found else {
+        return (None, alarm.detail.clone());
+    };
+    let rota = seat.assigned_facilitator.filter(|_| rule.names_rota());
+    let detail = match rule.kind() {
+        protocol::AlarmKind::Request => {
+            match protocol::monitor::condition(rule, seat, state, alarm.raised_at) {
+                protocol::monitor::Status::Met { detail, .. } => detail,
+                _ => alarm.detail.clone(),
+            }
+        }
+        _ => alarm.detail.clone(),
+    };
+    (rota, detail)
+}
+
+/// What each MOAA/S score means (Modified Observer's Assessment of
+/// Alertness/Sedation), 0 to 5, for the buttons that record it.
+pub const MOAAS: [&str; 6] = [
+    "no response after a painful trapezius squeeze",
+    "responds only after a painful trapezius squeeze",
+    "responds only after mild prodding or shaking",
+    "responds only after the name is called loudly or repeatedly",
+    "lethargic response to the name in a normal tone",
+    "responds readily to the name in a normal tone",
+];
+
+/// What a participant has been given, by route, for the tile: "IM 150 mg
+/// (2.14 mg/kg)", "IM 500 mg, intranasal 56 mg" without a weight (a further
+/// dose adds to its route's total; the dose hold checks the same totals).
+/// Empty before the first dose.
 pub fn dose_totals(seat: &Seat) -> String {
     let mut totals: Vec<(protocol::Route, f64)> = Vec::new();
     for dose in &seat.doses {
@@ -375,7 +440,10 @@ pub fn dose_totals(seat: &Seat) -> String {
     }
     totals
         .iter()
-        .map(|(route, mg)| format!("{route} {} mg", num(*mg)))
+        .map(|(route, mg)| match seat.weight_kg {
+            Some(kg) => format!("{route} {} mg ({} mg/kg)", num(*mg), hundredths(mg / kg)),
+            None => format!("{route} {} mg", num(*mg)),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -399,6 +467,46 @@ pub fn by_whom(actor: &Actor, staff: &[StaffMember]) -> Option<String> {
         Actor::Participant { .. } => Some("from the phone".into()),
         Actor::System => None,
     }
+}
+
+/// One participant's timeline, newest first (at most `max` entries): the
+/// events about their seat, with who made each, and what became of their
+/// alarms (acknowledged by whom, escalated, cleared), which the log records
+/// by alarm rather than by seat.
+pub fn seat_timeline(
+    events: &[protocol::Event],
+    seat: protocol::SeatId,
+    staff: &[StaffMember],
+    max: usize,
+) -> Vec<(Timestamp, String)> {
+    let mut alarms: std::collections::HashMap<protocol::Seq, &str> = Default::default();
+    let mut lines = Vec::new();
+    for e in events {
+        let text = match &e.body {
+            EventBody::AlarmRaised { seat: s, label, .. } if *s == seat => {
+                alarms.insert(e.seq, label);
+                describe(&e.body)
+            }
+            EventBody::AlarmAcknowledged { alarm }
+            | EventBody::AlarmEscalated { alarm, .. }
+            | EventBody::AlarmCleared { alarm, .. } => match alarms.get(alarm) {
+                Some(label) => format!("{}: {label}", describe(&e.body)),
+                None => continue,
+            },
+            EventBody::FacilitatorAssigned {
+                seat: s,
+                staff: Some(who),
+            } if *s == seat => format!("Check rota: {}", staff_name(staff, *who)),
+            body if body.seat() == Some(seat) => describe(body),
+            _ => continue,
+        };
+        let line = match by_whom(&e.actor, staff) {
+            Some(who) => format!("{text} · {who}"),
+            None => text,
+        };
+        lines.push((e.at, line));
+    }
+    lines.into_iter().rev().take(max).collect()
 }
 
 /// The facilitators a participant's check rota can name, by name.
@@ -435,6 +543,174 @@ mod tests {
         seat.doses.push(dose(Route::Intranasal, 56.0));
         seat.doses.push(dose(Route::Im, 300.5));
         assert_eq!(dose_totals(&seat), "IM 500.5 mg, intranasal 56 mg");
+        seat.weight_kg = Some(70.0);
+        assert_eq!(
+            dose_totals(&seat),
+            "IM 500.5 mg (7.15 mg/kg), intranasal 56 mg (0.8 mg/kg)"
+        );
+    }
+
+    /// A session built from these events, in order, with the events.
+    fn session_of(
+        bodies: Vec<(protocol::Actor, EventBody)>,
+    ) -> (protocol::SessionState, Vec<protocol::Event>) {
+        let mut state = protocol::state::SessionState::empty(protocol::SessionId::from_uuid(
+            uuid::Uuid::from_u128(1),
+        ));
+        let mut events = Vec::new();
+        for (n, (actor, body)) in bodies.into_iter().enumerate() {
+            let seq = n as u64 + 1;
+            let event = protocol::Event {
+                session: state.id,
+                seq: protocol::Seq(seq),
+                at: Timestamp(seq as i64 * 1000),
+                actor,
+                command: None,
+                body,
+            };
+            assert!(state.apply(&event));
+            events.push(event);
+        }
+        (state, events)
+    }
+
+    #[test]
+    fn a_support_alarm_reads_as_it_stands_and_the_timeline_says_who_answered() {
+        use protocol::Actor;
+        let seat = protocol::SeatId::from_uuid(uuid::Uuid::from_u128(7));
+        let other = protocol::SeatId::from_uuid(uuid::Uuid::from_u128(8));
+        let fern = StaffId::from_uuid(uuid::Uuid::from_u128(3));
+        let staff = [StaffMember {
+            id: fern,
+            display_name: "Fern".into(),
+            role: StaffRole::Facilitator,
+        }];
+        let by_fern = Actor::Staff {
+            staff: fern,
+            role: StaffRole::Facilitator,
+        };
+        let press = |seat, reasons| EventBody::SelfReported {
+            seat,
+            report: SelfReport::NeedSupport {
+                reasons,
+                note: None,
+            },
+            made_at: None,
+        };
+        let raised = |seat| EventBody::AlarmRaised {
+            seat,
+            rule: "support-request".into(),
+            label: "Participant asked for support".into(),
+            priority: AlarmPriority::High,
+            kind: protocol::AlarmKind::Request,
+            detail: "asked for support".into(),
+            notify: vec![],
+            assigned_to: None,
+            latching: false,
+        };
+        let added = |seat, name: &str| EventBody::SeatAdded {
+            seat,
+            display_name: name.into(),
+            weight_kg: None,
+            location: None,
+        };
+        let (state, events) = session_of(vec![
+            (
+                Actor::System,
+                EventBody::SessionCreated {
+                    clinic: protocol::ClinicId::from_uuid(uuid::Uuid::from_u128(2)),
+                    title: "t".into(),
+                    policy: protocol::ClinicPolicy::default(),
+                },
+            ),
+            (by_fern, added(seat, "Ana")),
+            (by_fern, added(other, "Ben")),
+            (Actor::Participant { seat }, press(seat, vec![])),
+            (Actor::System, raised(seat)),
+            (Actor::Participant { seat: other }, press(other, vec![])),
+            (Actor::System, raised(other)),
+            (
+                Actor::Participant { seat },
+                press(seat, vec![protocol::SupportReason::Cold]),
+            ),
+            (
+                by_fern,
+                EventBody::FacilitatorAssigned {
+                    seat,
+                    staff: Some(fern),
+                },
+            ),
+            (
+                by_fern,
+                EventBody::AlarmAcknowledged {
+                    alarm: protocol::Seq(7),
+                },
+            ),
+            (
+                by_fern,
+                EventBody::AlarmAcknowledged {
+                    alarm: protocol::Seq(5),
+                },
+            ),
+        ]);
+        // Ana's alarm, as raised and as it stands.
+        let alarm = state.alarms.iter().find(|a| a.seat == seat).unwrap();
+        assert_eq!(alarm.detail, "asked for support");
+        assert_eq!(
+            alarm_as_it_stands(&state, alarm),
+            (Some(fern), "asked for support: cold".to_string())
+        );
+        // Her timeline: her alarm's answer, not Ben's; who did what.
+        let lines: Vec<String> = seat_timeline(&events, seat, &staff, 100)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Alarm acknowledged: Participant asked for support · by Fern",
+                "Check rota: Fern · by Fern",
+                "“I need support”: cold · from the phone",
+                "HIGH alarm: Participant asked for support — asked for support",
+                "“I need support” · from the phone",
+                "Seat added for Ana · by Fern",
+            ]
+        );
+        assert_eq!(seat_timeline(&events, seat, &staff, 2).len(), 2);
+    }
+
+    #[test]
+    fn an_alarm_nobody_answered_comes_before_an_acknowledged_one() {
+        let alarm = |id: u64, priority, acknowledged: bool| protocol::Alarm {
+            id: protocol::Seq(id),
+            seat: protocol::SeatId::from_uuid(uuid::Uuid::from_u128(7)),
+            rule: "r".into(),
+            label: "l".into(),
+            priority,
+            kind: protocol::AlarmKind::Physiological,
+            detail: String::new(),
+            raised_at: Timestamp(i64::try_from(id).unwrap()),
+            notify: vec![],
+            assigned_to: None,
+            condition_active: true,
+            latching: false,
+            acknowledged: acknowledged.then(|| protocol::state::Acknowledgement {
+                by: StaffId::from_uuid(uuid::Uuid::from_u128(3)),
+                at: Timestamp(9),
+            }),
+            escalations: 0,
+            last_notified_at: Timestamp(0),
+            audio_paused_until: None,
+        };
+        let mut list = [
+            alarm(1, AlarmPriority::High, true),
+            alarm(2, AlarmPriority::Medium, false),
+            alarm(3, AlarmPriority::High, false),
+            alarm(4, AlarmPriority::Medium, false),
+        ];
+        list.sort_by_key(alarm_rank);
+        let order: Vec<u64> = list.iter().map(|a| a.id.0).collect();
+        assert_eq!(order, [3, 2, 4, 1]);
     }
 
     #[test]
@@ -539,7 +815,9 @@ mod tests {
     #[test]
     fn the_tile_names_what_the_arrival_check_in_asks_staff_to_keep_in_mind() {
         let mut seat = fresh_seat();
-        assert!(arrival_flags(&seat).is_empty(), "no check-in yet");
+        assert_eq!(tile_flags(&seat), ["no weight"]);
+        seat.weight_kg = Some(60.0);
+        assert!(tile_flags(&seat).is_empty(), "no check-in yet");
         let form = |touch, fasted, ride| protocol::ArrivalForm {
             mood: 5.try_into().unwrap(),
             anxiety: 5.try_into().unwrap(),
@@ -554,15 +832,15 @@ mod tests {
             seq: protocol::Seq(1),
         };
         seat.arrival = Some(stamp(form(true, true, true)));
-        assert!(arrival_flags(&seat).is_empty());
+        assert!(tile_flags(&seat).is_empty());
         seat.arrival = Some(stamp(form(false, false, false)));
         assert_eq!(
-            arrival_flags(&seat),
+            tile_flags(&seat),
             ["no touch", "not fasted", "no ride home"]
         );
         seat.ride_home_confirmed = true;
         assert_eq!(
-            arrival_flags(&seat),
+            tile_flags(&seat),
             ["no touch", "not fasted"],
             "staff confirmed a ride"
         );

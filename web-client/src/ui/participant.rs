@@ -194,7 +194,8 @@ fn Seated(
         {move || match screen.get() {
             PhoneScreen::Waiting => view! { <p class="waiting">{say(lang, Key::Connecting)}</p> }.into_any(),
             PhoneScreen::Arrival => view! { <Arrival lang live seat=seat_id/> }.into_any(),
-            PhoneScreen::Journal => view! { <AfterSession lang live seat=seat_id/> <Buttons lang live seat=seat_id/> }.into_any(),
+            // Help stays within reach of a thumb; the journal can wait below it.
+            PhoneScreen::Journal => view! { <Buttons lang live seat=seat_id/> <AfterSession lang live seat=seat_id/> }.into_any(),
             PhoneScreen::JournalAfterDischarge => view! { <AfterSession lang live seat=seat_id/> }.into_any(),
             PhoneScreen::Thanked => view! { <p class="done">{say(lang, Key::AfterDone)}</p> <Buttons lang live seat=seat_id/> }.into_any(),
             PhoneScreen::Done => view! { <p class="done">{say(lang, Key::AfterDone)}</p> }.into_any(),

@@ -315,7 +315,9 @@ pub fn Board(session: SessionId) -> impl IntoView {
                 <button class="sound" on:click=toggle_sound aria-pressed=move || (sound_on.get() && !muted.get()).to_string()>
                     {move || if muted.get() { "✕ Sound muted" } else if !sound_on.get() { "♪ Enable alarm sound" } else { "♪ Sound on" }}
                 </button>
-                <button on:click=move |_| controls.update(|c| *c = !*c) aria-expanded=move || controls.get().to_string()>"Session ▾"</button>
+                // The session's controls open above the tiles, so a participant's detail
+                // (which would cover them) closes.
+                <button on:click=move |_| { selected.set(None); controls.update(|c| *c = !*c) } aria-expanded=move || controls.get().to_string()>"Session ▾"</button>
                 <button on:click=move |_| live.reconnect() title="Reconnect now">"⟳"</button>
             </header>
             {move || live.notice.get().map(|n| view! {
@@ -376,7 +378,7 @@ fn Tile(
                 s.alarms
                     .iter()
                     .filter(|a| a.seat == id)
-                    .max_by_key(|a| (a.priority, a.raised_at))
+                    .min_by_key(|a| present::alarm_rank(a))
                     .cloned()
             })
         })
@@ -448,7 +450,7 @@ fn Tile(
                 })}
                 <div class="tile-head">
                     <h2>{s.display_name.clone()}</h2>
-                    <span class="flags">{present::arrival_flags(&s).into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</span>
+                    <span class="flags">{present::tile_flags(&s).into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</span>
                     <span class="loc">{s.location.clone().unwrap_or_default()}</span>
                 </div>
                 <div class="tile-state">
@@ -501,33 +503,16 @@ fn AlarmList(
             let Some(s) = f.state() else {
                 return Vec::new();
             };
-            let mut list: Vec<(Alarm, String, Option<StaffId>)> = s
+            let mut list: Vec<(Alarm, String, Option<StaffId>, String)> = s
                 .alarms
                 .iter()
                 .map(|a| {
-                    let seat = s.seat(a.seat);
-                    // Who is on the rota now: it may have changed since the raise.
-                    let rota = seat.and_then(|x| {
-                        protocol::monitor::effective_rules(s, x)
-                            .iter()
-                            .any(|r| r.id == a.rule && r.names_rota())
-                            .then_some(x.assigned_facilitator)
-                            .flatten()
-                    });
-                    (
-                        a.clone(),
-                        seat.map(|x| x.display_name.clone()).unwrap_or_default(),
-                        rota,
-                    )
+                    let name = s.seat(a.seat).map(|x| x.display_name.clone());
+                    let (rota, detail) = present::alarm_as_it_stands(s, a);
+                    (a.clone(), name.unwrap_or_default(), rota, detail)
                 })
                 .collect();
-            list.sort_by_key(|(a, _, _)| {
-                (
-                    std::cmp::Reverse(a.priority),
-                    a.acknowledged.is_some(),
-                    a.raised_at,
-                )
-            });
+            list.sort_by_key(|(a, ..)| present::alarm_rank(a));
             list
         })
     });
@@ -541,7 +526,7 @@ fn AlarmList(
             <h2>"Alarms" <span class="count">{move || alarms.get().len()}</span></h2>
             {move || alarms.get().is_empty().then(|| view! { <p class="quiet">"No active alarms."</p> })}
             <ul>
-                {move || alarms.get().into_iter().map(|(a, name, rota)| {
+                {move || alarms.get().into_iter().map(|(a, name, rota, detail)| {
                     let look = priority_look(a.priority);
                     let id = a.id;
                     let acked = a.acknowledged.is_some();
@@ -550,7 +535,7 @@ fn AlarmList(
                     view! {
                         <li class=format!("alarm {}{}", look.class, if acked { " acked" } else { "" }) data-alarm=id.0.to_string()>
                             <div class="alarm-title"><span aria-hidden="true">{look.icon}</span> <strong>{look.word}</strong> " " {name} ": " {a.label.clone()}</div>
-                            <div class="alarm-detail">{a.detail.clone()}</div>
+                            <div class="alarm-detail">{detail}</div>
                             <div class="alarm-meta">
                                 {move || format!("{} ago", present::duration(now.get().ms_since(a.raised_at)))}
                                 {(a.escalations > 0).then(|| format!(" · escalated ×{}", a.escalations))}
@@ -600,21 +585,8 @@ fn Detail(
     let now_signal = Signal::derive(move || now.get());
     let timeline = Memo::new(move |_| {
         staff.with(|names| {
-            live.timeline.with(|t| {
-                t.iter()
-                    .rev()
-                    .filter(|e| e.body.seat() == Some(id))
-                    .take(100)
-                    .map(|e| {
-                        let text = present::describe(&e.body);
-                        let line = match present::by_whom(&e.actor, names) {
-                            Some(who) => format!("{text} · {who}"),
-                            None => text,
-                        };
-                        (e.at, line)
-                    })
-                    .collect::<Vec<_>>()
-            })
+            live.timeline
+                .with(|t| present::seat_timeline(t, id, names, 100))
         })
     });
     let offset = browser::utc_offset_min();
@@ -624,6 +596,13 @@ fn Detail(
                 <h2>{move || seat.get().map(|s| format!("{} — {}", s.display_name, present::state_label(s.state))).unwrap_or_default()}</h2>
                 <button class="x" aria-label="Close" on:click=move |_| selected.set(None)>"✕"</button>
             </header>
+            // What the phone promises: the journal is seen by the care team.
+            {move || seat.get().and_then(|s| s.post_session).map(|p| view! {
+                <p class="arrival-summary">
+                    {format!("After the session: mood {}", p.value.mood.get())}
+                    {(!p.value.journal.trim().is_empty()).then(|| format!(" · journal: “{}”", p.value.journal.trim()))}
+                </p>
+            })}
             {move || seat.get().and_then(|s| s.arrival).map(|a| {
                 let form = a.value;
                 view! {
@@ -860,15 +839,19 @@ fn RatingForm(live: LiveSession, id: SeatId) -> impl IntoView {
             <div class="scale-buttons">
                 {(0u8..=5).map(|m| view! {
                     <button on:click=move |_| { send(live, Command::RecordRating { seat: id, rating: Rating::Sedation { moaas: m } }); }
-                        aria-label=format!("MOAA/S {m}")>{m}</button>
+                        title=format!("{m}: {}", present::MOAAS[usize::from(m)])
+                        aria-label=format!("MOAA/S {m}: {}", present::MOAAS[usize::from(m)])>{m}</button>
                 }).collect_view()}
             </div>
             <form on:submit=move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
-                let s: u8 = score.get().trim().parse().unwrap_or(u8::MAX);
+                let Ok(s) = score.get().trim().parse::<u8>() else {
+                    live.notice.set(Some("Enter the dissociation score as a whole number from 0 to 100.".into()));
+                    return;
+                };
                 if send(live, Command::RecordRating { seat: id, rating: Rating::Dissociation { score: s } }) { score.set(String::new()) }
             }>
-                <input inputmode="numeric" aria-label="Dissociation score" placeholder="dissociation score" prop:value=move || score.get() on:input=move |ev| score.set(event_target_value(&ev))/>
+                <input inputmode="numeric" aria-label="Dissociation score" placeholder="dissociation 0–100" prop:value=move || score.get() on:input=move |ev| score.set(event_target_value(&ev))/>
                 <button type="submit">"Rate"</button>
             </form>
         </div>
@@ -902,6 +885,9 @@ fn NoteForm(live: LiveSession, id: SeatId) -> impl IntoView {
 #[component]
 fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) -> impl IntoView {
     let reason = RwSignal::new(String::new());
+    // Withdrawing cannot be undone (the phone's help buttons go with it): it
+    // asks once more, in the page.
+    let withdrawing = RwSignal::new(false);
     let next = move || {
         seat.get()
             .map(|s| {
@@ -934,8 +920,23 @@ fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) 
     view! {
         <div class="mini" role="group" aria-label="Participant state">
             <h3>"State"</h3>
-            {move || can(live, CommandKind::SetParticipantState).then(|| next().into_iter().map(|to| view! {
-                <button on:click=move |_| { send(live, Command::SetParticipantState { seat: id, to }); }>{format!("→ {}", present::state_label(to))}</button>
+            {move || can(live, CommandKind::SetParticipantState).then(|| next().into_iter().map(|to| {
+                let label = format!("→ {}", present::state_label(to));
+                if to != ParticipantState::Withdrawn {
+                    return view! { <button on:click=move |_| { send(live, Command::SetParticipantState { seat: id, to }); }>{label}</button> }.into_any();
+                }
+                view! {
+                    {move || if withdrawing.get() {
+                        view! {
+                            <span class="confirm" role="alert">"Withdraw for good? It cannot be undone, and their phone loses its help buttons."</span>
+                            <button class="danger" on:click=move |_| { withdrawing.set(false); send(live, Command::SetParticipantState { seat: id, to }); }>"Yes, withdraw"</button>
+                            <button on:click=move |_| withdrawing.set(false)>"Keep them"</button>
+                        }.into_any()
+                    } else {
+                        let label = label.clone();
+                        view! { <button on:click=move |_| withdrawing.set(true)>{label}</button> }.into_any()
+                    }}
+                }.into_any()
             }).collect_view())}
             {move || (can(live, CommandKind::ConfirmRideHome) && seat.get().is_some_and(|s| !s.ride_home_confirmed)).then(|| view! {
                 <button on:click=move |_| { send(live, Command::ConfirmRideHome { seat: id }); }>"Ride home confirmed"</button>
@@ -1013,6 +1014,7 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
         });
     };
     let closing = RwSignal::new(false);
+    let open = Memo::new(move |_| phase.get().is_some_and(|p| p != SessionPhase::Closed));
     // The clinical records for the clinic's files (see `GET .../records.csv`).
     let save = move |file: &'static str| {
         leptos::task::spawn_local(async move {
@@ -1046,38 +1048,41 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
                     })}
                 })}
             </div>
-            {can(live, CommandKind::PostGroupMessage).then(|| view! { <GroupMessageForm live/> })}
             <div class="records">
                 <h3>"Records"</h3>
                 <button on:click=move |_| save("records.csv")>"Download records (CSV)"</button>
                 <button on:click=move |_| save("log.ndjson")>"Download the full log"</button>
             </div>
-            <form class="add-seat" on:submit=add>
-                <h3>"Add a seat"</h3>
-                <input aria-label="First name or pseudonym" placeholder="first name or pseudonym" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
-                <input inputmode="decimal" aria-label="Weight kg" placeholder="kg" prop:value=move || weight.get() on:input=move |ev| weight.set(event_target_value(&ev))/>
-                <input aria-label="Place in the room" placeholder="nest / remote" prop:value=move || place.get() on:input=move |ev| place.set(event_target_value(&ev))/>
-                <button type="submit">"Add"</button>
-            </form>
-            <div class="codes">
-                <h3>"Join codes"</h3>
-                <ul>
-                    {move || seats.get().into_iter().filter(|(_, _, st)| !st.has_left()).map(|(id, who, _)| {
-                        let label = who.clone();
-                        view! { <li>{who} " " <button on:click=move |_| issue(id, label.clone())>"Join code"</button></li> }
-                    }).collect_view()}
-                </ul>
-                {move || code.get().map(|(who, issued)| {
-                    let link = format!("{}/#/join/{}", browser::origin(), issued.code);
-                    view! {
-                        <div class="join-code" data-testid="join-code">
-                            <p>{format!("For {who}: ")}<strong class="code">{issued.code.clone()}</strong></p>
-                            <div class="qr" inner_html=qr::svg(&link)></div>
-                            <p class="link">{link}</p>
-                        </div>
-                    }
-                })}
-            </div>
+            // A closed session records nothing more: only its records remain.
+            {move || open.get().then(|| view! {
+                {can(live, CommandKind::PostGroupMessage).then(|| view! { <GroupMessageForm live/> })}
+                <form class="add-seat" on:submit=add>
+                    <h3>"Add a seat"</h3>
+                    <input aria-label="First name or pseudonym" placeholder="first name or pseudonym" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                    <input inputmode="decimal" aria-label="Weight kg" placeholder="kg" prop:value=move || weight.get() on:input=move |ev| weight.set(event_target_value(&ev))/>
+                    <input aria-label="Place in the room" placeholder="nest / remote" prop:value=move || place.get() on:input=move |ev| place.set(event_target_value(&ev))/>
+                    <button type="submit">"Add"</button>
+                </form>
+                <div class="codes">
+                    <h3>"Join codes"</h3>
+                    <ul>
+                        {move || seats.get().into_iter().filter(|(_, _, st)| !st.has_left()).map(|(id, who, _)| {
+                            let label = who.clone();
+                            view! { <li>{who} " " <button on:click=move |_| issue(id, label.clone())>"Join code"</button></li> }
+                        }).collect_view()}
+                    </ul>
+                    {move || code.get().map(|(who, issued)| {
+                        let link = format!("{}/#/join/{}", browser::origin(), issued.code);
+                        view! {
+                            <div class="join-code" data-testid="join-code">
+                                <p>{format!("For {who}: ")}<strong class="code">{issued.code.clone()}</strong></p>
+                                <div class="qr" inner_html=qr::svg(&link)></div>
+                                <p class="link">{link}</p>
+                            </div>
+                        }
+                    })}
+                </div>
+            })}
         </section>
     }
 }
