@@ -15,14 +15,30 @@ fn points(
     w: f64,
     h: f64,
 ) -> String {
-    let span = (to.ms_since(from)).max(1) as f64;
     let mut out = String::new();
-    for (t, v) in series.since(from) {
-        let x = t.ms_since(from) as f64 / span * w;
-        let y = h - ((v.clamp(lo, hi) - lo) / (hi - lo)) * h;
+    for (x, y) in scaled(series, from, to, lo, hi, w, h) {
         out.push_str(&format!("{x:.1},{y:.1} "));
     }
     out
+}
+
+/// The readings of `series` from `from`, as (x, y) in a `w`×`h` box.
+fn scaled(
+    series: &Series,
+    from: Timestamp,
+    to: Timestamp,
+    lo: f64,
+    hi: f64,
+    w: f64,
+    h: f64,
+) -> impl Iterator<Item = (f64, f64)> + '_ {
+    let span = (to.ms_since(from)).max(1) as f64;
+    series.since(from).map(move |(t, v)| {
+        (
+            t.ms_since(from) as f64 / span * w,
+            h - ((v.clamp(lo, hi) - lo) / (hi - lo)) * h,
+        )
+    })
 }
 
 /// The last minutes of a vital, in a box 100×24.
@@ -40,7 +56,7 @@ pub fn Sparkline(
     };
     view! {
         <svg class="spark" viewBox="0 0 100 24" preserveAspectRatio="none" role="img" aria-label=label>
-            <polyline points=line fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke"/>
+            <polyline points=line fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round" stroke-linejoin="round" vector-effect="non-scaling-stroke"/>
         </svg>
     }
 }
@@ -57,12 +73,16 @@ pub fn SessionChart(
     class: &'static str,
 ) -> impl IntoView {
     let line = move || series.with(|s| points(s, from.get(), now.get(), lo, hi, 600.0, 120.0));
+    // The latest reading as a dot: a single one (the first BP) is no line.
+    let last =
+        move || series.with(|s| scaled(s, from.get(), now.get(), lo, hi, 600.0, 120.0).last());
     view! {
         <figure class=format!("chart {class}")>
             <figcaption>{title} <small>{format!(" ({lo}–{hi})")}</small></figcaption>
             <svg viewBox="0 0 600 120" preserveAspectRatio="none" role="img" aria-label=title>
                 <line x1="0" y1="60" x2="600" y2="60" class="grid"/>
-                <polyline points=line fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke"/>
+                <polyline points=line fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" vector-effect="non-scaling-stroke"/>
+                {move || last().map(|(x, y)| view! { <circle cx=format!("{x:.1}") cy=format!("{y:.1}") r="4" fill="currentColor"/> })}
             </svg>
         </figure>
     }

@@ -1078,6 +1078,7 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
                                 <p>{format!("For {who}: ")}<strong class="code">{issued.code.clone()}</strong></p>
                                 <div class="qr" inner_html=qr::svg(&link)></div>
                                 <p class="link">{link}</p>
+                                <p class="quiet">{format!("A new code replaces any earlier one for {who}.")}</p>
                             </div>
                         }
                     })}
