@@ -5,7 +5,7 @@
 
 use crate::app::App;
 use crate::auth::{self, Principal, TokenError};
-use crate::export::Records;
+use crate::export::{FHIR_END, Fhir, Records, fhir_start};
 use crate::hub::{CommandOutcome, HubError, SessionHandle};
 use crate::store::{EventLog, Redeem, StoreError};
 use crate::ws;
@@ -52,6 +52,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/sessions/{session}/monitoring", get(monitoring_all))
         .route("/api/sessions/{session}/records.csv", get(export_records))
         .route("/api/sessions/{session}/log.ndjson", get(export_log))
+        .route(
+            "/api/sessions/{session}/records.fhir.json",
+            get(export_fhir),
+        )
         .route(
             "/api/sessions/{session}/seats/{seat}/monitoring",
             get(monitoring_one),
@@ -640,65 +644,99 @@ async fn export_records(
 ) -> Result<Response, AppError> {
     let handle = session_for(&app, &p, path_id("session", &session)?).await?;
     let mut records = Records::new(&app.store.staff_of(p.clinic()).await?);
-    let header = Records::header();
-    export(
-        &app,
-        handle.id,
-        "text/csv; charset=utf-8",
-        "records.csv",
-        header,
-        move |events| events.iter().map(|e| records.lines(e)).collect(),
-    )
+    let download = Download {
+        content_type: "text/csv; charset=utf-8",
+        name: "records.csv",
+        start: Records::header(),
+        end: "",
+    };
+    export(&app, &p, handle.id, download, move |events| {
+        events.iter().map(|e| records.lines(e)).collect()
+    })
     .await
 }
 
-/// `GET /api/sessions/{id}/log.ndjson`: every event of the session as it is
-/// stored, one JSON object per line.
+/// `GET /api/sessions/{id}/records.fhir.json`: the clinical records as a
+/// FHIR R4 Bundle (see `export::Fhir`).
+async fn export_fhir(
+    State(app): State<Arc<App>>,
+    Staff(p): Staff,
+    Path(session): Path<String>,
+) -> Result<Response, AppError> {
+    let handle = session_for(&app, &p, path_id("session", &session)?).await?;
+    let mut fhir = Fhir::new(handle.id, &app.store.staff_of(p.clinic()).await?);
+    let download = Download {
+        content_type: "application/fhir+json",
+        name: "records.fhir.json",
+        start: fhir_start(app.clock.now()),
+        end: FHIR_END,
+    };
+    export(&app, &p, handle.id, download, move |events| {
+        fhir.entries(events)
+    })
+    .await
+}
+
+/// `GET /api/sessions/{id}/log.ndjson`: every event of the session, one JSON
+/// object per line, in order.
 async fn export_log(
     State(app): State<Arc<App>>,
     Staff(p): Staff,
     Path(session): Path<String>,
 ) -> Result<Response, AppError> {
     let handle = session_for(&app, &p, path_id("session", &session)?).await?;
-    export(
-        &app,
-        handle.id,
-        "application/x-ndjson",
-        "log.ndjson",
-        String::new(),
-        |events| {
-            events
-                .iter()
-                .map(|e| serde_json::to_string(e).expect("events serialize") + "\n")
-                .collect()
-        },
-    )
+    let download = Download {
+        content_type: "application/x-ndjson",
+        name: "log.ndjson",
+        start: String::new(),
+        end: "",
+    };
+    export(&app, &p, handle.id, download, |events| {
+        events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("events serialize") + "\n")
+            .collect()
+    })
     .await
 }
 
+/// A file an export makes: its type and name, and what comes before and
+/// after the rendered events.
+struct Download {
+    content_type: &'static str,
+    name: &'static str,
+    start: String,
+    end: &'static str,
+}
+
 /// Streams `session`'s log as a download, rendering a chunk of events at a
-/// time after `first`. The first chunk is read before answering, so a store
-/// that cannot be read gives a clear error instead of a cut-off file.
+/// time between the file's start and end. The first chunk is read before
+/// answering, so a store that cannot be read gives a clear error instead of
+/// a cut-off file; one that fails later cuts the download off before the end
+/// (and the log says so). The log names who exported, by id.
 async fn export(
     app: &App,
+    who: &Principal,
     session: SessionId,
-    content_type: &'static str,
-    name: &str,
-    first: String,
+    file: Download,
     mut render: impl FnMut(&[protocol::Event]) -> String + Send + 'static,
 ) -> Result<Response, AppError> {
     let (store, size) = (app.store.clone(), app.config.export_chunk.max(1));
     let chunk = EventLog::read(&*store, session, protocol::Seq(0), size).await?;
-    let text = first + &render(&chunk);
+    let text = file.start + &render(&chunk);
     let next = (chunk.len() == size)
         .then(|| chunk.last().map(|e| e.seq))
         .flatten();
+    let name = file.name;
     let rest = futures_util::stream::unfold((next, render), move |(after, mut render)| {
         let store = store.clone();
         async move {
             let after = after?;
             match EventLog::read(&*store, session, after, size).await {
-                Err(e) => Some((Err(std::io::Error::other(e.to_string())), (None, render))),
+                Err(e) => {
+                    tracing::warn!(%session, export = name, error = %e, "export cut off: the log could not be read");
+                    Some((Err(std::io::Error::other(e.to_string())), (None, render)))
+                }
                 Ok(chunk) => {
                     let next = (chunk.len() == size)
                         .then(|| chunk.last().map(|e| e.seq))
@@ -710,15 +748,22 @@ async fn export(
     });
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(text)])
         .chain(rest)
+        .chain(futures_util::stream::iter([Ok(file.end.to_string())]))
         .map(|part: Result<String, std::io::Error>| part.map(axum::body::Bytes::from));
-    tracing::info!(%session, export = name, "session exported");
+    let by = match who.actor() {
+        protocol::Actor::Staff { staff, .. } => staff.to_string(),
+        _ => String::new(),
+    };
+    tracing::info!(%session, staff = %by, export = name, "session export started");
     Ok((
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_TYPE, file.content_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"holdspace-{session}-{name}\""),
             ),
+            // A clinical record: not kept in a browser's or a proxy's cache.
+            (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         axum::body::Body::from_stream(body),
     )

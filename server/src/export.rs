@@ -1,8 +1,8 @@
 //! A session's record for the clinic's files: the log as it is stored (one
-//! JSON event per line), and a CSV of the clinical records (vitals by LOINC
+//! JSON event per line), a CSV of the clinical records (vitals by LOINC
 //! code and UCUM unit, doses, ratings, check-ins, notes, state changes,
-//! alarms and who answered them, discharge) that a spreadsheet or an EHR
-//! import reads. Both are streamed from the log, a chunk at a time, so a
+//! alarms and who answered them, discharge) that a spreadsheet reads, and
+//! the same records as a FHIR R4 Bundle for an EHR. Both are streamed from the log, a chunk at a time, so a
 //! four-hour session of 1 Hz oximetry never sits in memory whole.
 
 use protocol::rest::StaffMember;
@@ -11,9 +11,10 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// The CSV's columns.
-pub const CSV_HEADER: [&str; 9] = [
+pub const CSV_HEADER: [&str; 10] = [
     "time_utc",
     "seq",
+    "seat",
     "participant",
     "record",
     "code",
@@ -56,9 +57,13 @@ impl Records {
         }
     }
 
-    /// The header line.
+    /// The header line, after a byte-order mark: without it, a spreadsheet
+    /// on Windows garbles accented names.
     pub fn header() -> String {
-        csv_line(CSV_HEADER.iter().map(|h| (*h).to_string()))
+        format!(
+            "\u{feff}{}",
+            csv_line(CSV_HEADER.iter().map(|h| (*h).to_string()))
+        )
     }
 
     /// The CSV lines for one event (none for what is not a clinical record:
@@ -74,6 +79,8 @@ impl Records {
             out.push_str(&csv_line([
                 row.time.utc(),
                 event.seq.0.to_string(),
+                // Two people may share a first name: the seat tells them apart.
+                row.seat.map(|s| s.to_string()).unwrap_or_default(),
                 participant,
                 row.record,
                 row.code.to_string(),
@@ -234,9 +241,26 @@ impl Records {
             EventBody::FacilitatorAssigned { seat, staff } => vec![row(
                 *seat,
                 "check rota",
-                staff.map(|s| self.staff_name(s)).unwrap_or_default(),
+                staff.map_or_else(|| "none".into(), |s| self.staff_name(s)),
                 String::new(),
             )],
+            EventBody::DeviceFeedEnded { seat, device } => {
+                vec![row(*seat, "device removed", device.clone(), String::new())]
+            }
+            // For the whole session (no seat), or one participant.
+            EventBody::AlarmRuleSet { seat, rule } => vec![Row {
+                time: at,
+                seat: *seat,
+                record: "alarm rule set".into(),
+                code: "",
+                value: rule.id.clone(),
+                unit: "",
+                detail: format!(
+                    "{}{}",
+                    rule.label,
+                    if rule.enabled { "" } else { " (switched off)" }
+                ),
+            }],
             EventBody::RideHomeConfirmed { seat } => {
                 vec![row(
                     *seat,
@@ -290,15 +314,18 @@ impl Records {
             EventBody::AlarmCleared { alarm, reason } => {
                 self.about_alarm(at, *alarm, "alarm cleared", wire_name(reason))
             }
+            EventBody::AlarmAudioPaused { alarm, until } => self.about_alarm(
+                at,
+                *alarm,
+                "alarm sound paused",
+                format!("until {}", until.utc()),
+            ),
             EventBody::SessionCreated { .. }
             | EventBody::PhaseChanged { .. }
             | EventBody::GroupMessagePosted { .. }
-            | EventBody::DeviceFeedEnded { .. }
             | EventBody::ParticipantConnected { .. }
             | EventBody::ParticipantDisconnected { .. }
-            | EventBody::AlarmRuleSet { .. }
-            | EventBody::AlarmConditionChanged { .. }
-            | EventBody::AlarmAudioPaused { .. } => Vec::new(),
+            | EventBody::AlarmConditionChanged { .. } => Vec::new(),
         }
     }
 
@@ -325,6 +352,298 @@ impl Records {
     }
 }
 
+/// Turns events, in log order, into the entries of a FHIR R4 `Bundle` of
+/// type `collection`: a `Patient` per seat (the name or pseudonym the clinic
+/// gave), an `Observation` per vital reading (LOINC code, UCUM unit; a BP as
+/// the panel with its two components) and per observer rating, a
+/// `MedicationAdministration` per dose (RxNorm ketamine), and a
+/// `QuestionnaireResponse` per check-in the participant filled in (arrival,
+/// self reports, after the session). Resource ids are derived from the
+/// session and the event, so exporting twice gives the same ids.
+pub struct Fhir {
+    session: u128,
+    staff: HashMap<StaffId, String>,
+    entries: usize,
+}
+
+/// The start of the bundle, up to its first entry.
+pub fn fhir_start(now: protocol::Timestamp) -> String {
+    format!(
+        "{{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"timestamp\":\"{}\",\"entry\":[",
+        now.utc()
+    )
+}
+
+/// The end of the bundle.
+pub const FHIR_END: &str = "]}\n";
+
+const UCUM: &str = "http://unitsofmeasure.org";
+
+impl Fhir {
+    /// For `session` of a clinic with these staff (to name who did what).
+    pub fn new(session: protocol::SessionId, staff: &[StaffMember]) -> Fhir {
+        Fhir {
+            session: session.as_uuid().as_u128(),
+            staff: staff
+                .iter()
+                .map(|m| (m.id, m.display_name.clone()))
+                .collect(),
+            entries: 0,
+        }
+    }
+
+    /// The bundle entries for these events, each preceded by a comma but
+    /// the first of the bundle.
+    pub fn entries(&mut self, events: &[Event]) -> String {
+        let mut out = String::new();
+        for event in events {
+            if let Some((id, resource)) = self.resource(event) {
+                if self.entries > 0 {
+                    out.push(',');
+                }
+                self.entries += 1;
+                let entry = serde_json::json!({
+                    "fullUrl": format!("urn:uuid:{id}"),
+                    "resource": resource,
+                });
+                out.push_str(&entry.to_string());
+            }
+        }
+        out
+    }
+
+    fn name(&self, staff: StaffId) -> String {
+        self.staff
+            .get(&staff)
+            .cloned()
+            .unwrap_or_else(|| staff.to_string())
+    }
+
+    /// The resource an event records, with its id, if it is one.
+    fn resource(&self, event: &Event) -> Option<(uuid::Uuid, serde_json::Value)> {
+        use serde_json::{Value, json};
+        // Distinct per session and event; a seat's Patient keeps the seat's id.
+        let id = uuid::Uuid::from_u128(self.session ^ (u128::from(event.seq.0) << 64));
+        let time = event.at.utc();
+        let subject = |seat: &SeatId| json!({ "reference": format!("urn:uuid:{seat}") });
+        let loinc = |code: &str, display: &str| {
+            json!({
+                "coding": [{ "system": "http://loinc.org", "code": code, "display": display }],
+                "text": display,
+            })
+        };
+        let category = |code: &str| {
+            json!([{ "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": code,
+            }] }])
+        };
+        let answers = |seat: &SeatId, authored: String, items: Vec<Value>| {
+            json!({
+                "resourceType": "QuestionnaireResponse",
+                "id": id.to_string(),
+                "status": "completed",
+                "subject": subject(seat),
+                "authored": authored,
+                "item": items,
+            })
+        };
+        let item = |link: &str, text: &str, answer: Value| json!({ "linkId": link, "text": text, "answer": [answer] });
+        let resource = match &event.body {
+            EventBody::SeatAdded {
+                seat, display_name, ..
+            } => {
+                let patient = json!({
+                    "resourceType": "Patient",
+                    "id": seat.to_string(),
+                    "name": [{ "text": display_name }],
+                });
+                return Some((seat.as_uuid(), patient));
+            }
+            EventBody::VitalRecorded { seat, reading } => {
+                let kind = reading.measurement.kind();
+                let quantity = |c: protocol::vitals::VitalComponent, v: f64| json!({ "value": v, "unit": c.unit(), "system": UCUM, "code": c.ucum() });
+                let mut obs = json!({
+                    "resourceType": "Observation",
+                    "id": id.to_string(),
+                    "status": "final",
+                    "category": category("vital-signs"),
+                    "code": loinc(kind.loinc(), kind.label()),
+                    "subject": subject(seat),
+                    "effectiveDateTime": reading.measured_at.utc(),
+                    "issued": reading.received_at.utc(),
+                });
+                match &reading.source {
+                    protocol::ReadingSource::Manual { by } => {
+                        obs["performer"] = json!([{ "display": self.name(*by) }]);
+                    }
+                    protocol::ReadingSource::Device { device, .. } => {
+                        obs["device"] = json!({ "display": device });
+                    }
+                }
+                match reading.measurement.components().as_slice() {
+                    [(c, v)] => obs["valueQuantity"] = quantity(*c, *v),
+                    parts => {
+                        obs["component"] = parts
+                            .iter()
+                            .map(|(c, v)| {
+                                json!({
+                                    "code": loinc(c.loinc(), c.label()),
+                                    "valueQuantity": quantity(*c, *v),
+                                })
+                            })
+                            .collect();
+                    }
+                }
+                obs
+            }
+            EventBody::RatingRecorded { seat, rating } => {
+                let (text, value) = match rating {
+                    Rating::Sedation { moaas } => (
+                        "MOAA/S (Modified Observer's Assessment of Alertness/Sedation, 0-5)",
+                        *moaas,
+                    ),
+                    Rating::Dissociation { score } => {
+                        ("dissociation score (observer, 0-100)", *score)
+                    }
+                };
+                let by = match &event.actor {
+                    Actor::Staff { staff, .. } => json!([{ "display": self.name(*staff) }]),
+                    _ => json!([]),
+                };
+                json!({
+                    "resourceType": "Observation",
+                    "id": id.to_string(),
+                    "status": "final",
+                    "category": category("survey"),
+                    "code": { "text": text },
+                    "subject": subject(seat),
+                    "effectiveDateTime": time,
+                    "performer": by,
+                    "valueInteger": value,
+                })
+            }
+            EventBody::DoseRecorded { seat, dose } => {
+                let mut note = format!("lot {}", dose.lot);
+                if let Some(o) = &dose.hold_override {
+                    note.push_str(&format!(
+                        "; held because {}; given because {}",
+                        o.held_because, o.reason
+                    ));
+                }
+                json!({
+                    "resourceType": "MedicationAdministration",
+                    "id": id.to_string(),
+                    "status": "completed",
+                    "medicationCodeableConcept": {
+                        "coding": [{
+                            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                            "code": "6130",
+                            "display": "ketamine",
+                        }],
+                        "text": "ketamine",
+                    },
+                    "subject": subject(seat),
+                    "effectiveDateTime": dose.administered_at.utc(),
+                    "performer": [{ "actor": { "display": self.name(dose.administered_by) } }],
+                    "note": [{ "text": note }],
+                    "dosage": {
+                        "route": { "text": dose.route.to_string() },
+                        "dose": { "value": dose.mg, "unit": "mg", "system": UCUM, "code": "mg" },
+                    },
+                })
+            }
+            EventBody::ArrivalRecorded { seat, form } => answers(
+                seat,
+                time,
+                vec![
+                    item(
+                        "mood",
+                        "Mood (0-10)",
+                        json!({ "valueInteger": form.mood.get() }),
+                    ),
+                    item(
+                        "anxiety",
+                        "Anxiety (0-10)",
+                        json!({ "valueInteger": form.anxiety.get() }),
+                    ),
+                    item(
+                        "intention",
+                        "Intention",
+                        json!({ "valueString": form.intention }),
+                    ),
+                    item(
+                        "fasting",
+                        "Fasting confirmed",
+                        json!({ "valueBoolean": form.fasting_confirmed }),
+                    ),
+                    item(
+                        "ride-home",
+                        "Ride home arranged",
+                        json!({ "valueBoolean": form.ride_home_arranged }),
+                    ),
+                    item(
+                        "touch",
+                        "Consent to supportive touch",
+                        json!({ "valueBoolean": form.consent_to_touch }),
+                    ),
+                ],
+            ),
+            EventBody::SelfReported {
+                seat,
+                report,
+                made_at,
+            } => {
+                // Dated by the tap, as the record keeps it.
+                let authored = made_at.unwrap_or(event.at).utc();
+                let mut items = Vec::new();
+                match report {
+                    SelfReport::Ok {} => {
+                        items.push(item(
+                            "status",
+                            "How are you?",
+                            json!({ "valueString": "I'm OK" }),
+                        ));
+                    }
+                    SelfReport::NeedSupport { reasons, note } => {
+                        items.push(item(
+                            "status",
+                            "How are you?",
+                            json!({ "valueString": "I need support" }),
+                        ));
+                        for reason in reasons {
+                            let reason = wire_name(reason);
+                            items.push(item("reason", "Reason", json!({ "valueString": reason })));
+                        }
+                        if let Some(note) = note {
+                            items.push(item(
+                                "note",
+                                "In their words",
+                                json!({ "valueString": note }),
+                            ));
+                        }
+                    }
+                }
+                answers(seat, authored, items)
+            }
+            EventBody::PostSessionRecorded { seat, form } => answers(
+                seat,
+                time,
+                vec![
+                    item(
+                        "mood",
+                        "Mood after the session (0-10)",
+                        json!({ "valueInteger": form.mood.get() }),
+                    ),
+                    item("journal", "Journal", json!({ "valueString": form.journal })),
+                ],
+            ),
+            _ => return None,
+        };
+        Some((id, resource))
+    }
+}
+
 /// A value's name on the wire ("needs_medical", "high").
 fn wire_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
@@ -335,7 +654,8 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 }
 
 /// One CSV line (RFC 4180): a field with a comma, a quote or a line break is
-/// quoted, quotes doubled. A field a spreadsheet would run as a formula (it
+/// quoted, quotes doubled, and so is one with a semicolon or a tab, the
+/// separators a spreadsheet may be set to. A field a spreadsheet would run as a formula (it
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading
 /// `'`: participants and staff type some of these fields.
 fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
@@ -347,7 +667,7 @@ fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
             } else {
                 f
             };
-            if f.contains([',', '"', '\n', '\r']) {
+            if f.contains([',', ';', '\t', '"', '\n', '\r']) {
                 format!("\"{}\"", f.replace('"', "\"\""))
             } else {
                 f
@@ -371,13 +691,14 @@ mod tests {
                 "two\nlines",
                 "=HYPERLINK(\"x\")",
                 "-2+3",
+                "fine;=cmd",
                 "",
             ]
             .map(String::from),
         );
         assert_eq!(
             line,
-            "plain,\"a, b\",\"she said \"\"ok\"\"\",\"two\nlines\",\"'=HYPERLINK(\"\"x\"\")\",'-2+3,\r\n"
+            "plain,\"a, b\",\"she said \"\"ok\"\"\",\"two\nlines\",\"'=HYPERLINK(\"\"x\"\")\",'-2+3,\"fine;=cmd\",\r\n"
         );
     }
 }

@@ -4,9 +4,10 @@
 use crate::support::*;
 use holdspace::client::{Method, StatusCode};
 use protocol::{
-    ClientMessage, Command, CommandId, Event, Measurement, ObservedStatus, SelfReport,
-    ServerMessage, SupportReason,
+    ClientMessage, Command, CommandId, Event, Measurement, ObservedStatus, ParticipantState,
+    Rating, Route, SelfReport, ServerMessage, SessionPhase, SupportReason,
 };
+use serde_json::Value;
 
 fn vital(seat: protocol::SeatId, measurement: Measurement) -> Command {
     Command::RecordVital {
@@ -59,6 +60,29 @@ async fn a_session_exports_its_records_as_csv_and_its_log_line_by_line() {
         })
         .await;
     fac.ok(Command::AcknowledgeSupport { seat }).await;
+    // A dose and a rating, as the medical provider records them.
+    fac.ok(Command::SetParticipantState {
+        seat,
+        to: ParticipantState::Ready,
+    })
+    .await;
+    for to in [SessionPhase::Intentions, SessionPhase::Dosing] {
+        fac.ok(Command::ChangePhase { to }).await;
+    }
+    med.ok(Command::RecordDose {
+        seat,
+        route: Route::Im,
+        mg: 30.0,
+        lot: "KET-7".into(),
+        administered_at: None,
+        override_reason: None,
+    })
+    .await;
+    med.ok(Command::RecordRating {
+        seat,
+        rating: Rating::Sedation { moaas: 4 },
+    })
+    .await;
     // Several times the readings the export reads from the log at once.
     let readings = 90;
     let mut ids = Vec::new();
@@ -94,7 +118,12 @@ async fn a_session_exports_its_records_as_csv_and_its_log_line_by_line() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
     let csv = String::from_utf8(csv.to_vec()).unwrap();
-    assert!(csv.starts_with("time_utc,seq,participant,record,code,value,unit,detail,by\r\n"));
+    assert!(
+        csv.starts_with(
+            "\u{feff}time_utc,seq,seat,participant,record,code,value,unit,detail,by\r\n"
+        )
+    );
+    assert!(csv.contains(&format!(",{seat},Participant 0,dose (ketamine),")));
     assert_eq!(
         csv.matches(",Participant 0,heart rate,8867-4,").count(),
         readings as usize,
@@ -106,6 +135,8 @@ async fn a_session_exports_its_records_as_csv_and_its_log_line_by_line() {
         ",Participant 0,observed check-in,,tearful,,\"'=cmd|' /C calc'!A0, said \"\"cold\"\"\",fern\r\n",
         ",Participant 0,self report,,need support,,cold,participant\r\n",
         ",Participant 0,support acknowledged,,,,,fern\r\n",
+        ",Participant 0,dose (ketamine),,30,mg,\"IM; lot KET-7; 0.5 mg/kg\",mo\r\n",
+        ",Participant 0,MOAA/S,,4,,,mo\r\n",
         ",Participant 0,alarm raised,,high,,Participant asked for support: asked for support: cold,holdspace\r\n",
         ",Participant 0,alarm cleared,,condition_ended,,Participant asked for support,holdspace\r\n",
     ] {
@@ -135,6 +166,94 @@ async fn a_session_exports_its_records_as_csv_and_its_log_line_by_line() {
         events,
         full_log(server.addr, &server.staff_token(MEDICAL).await, s).await
     );
+
+    // The same records as a FHIR R4 Bundle.
+    let fhir = || async {
+        let (status, body) = staff
+            .raw(Method::GET, &path("records.fhir.json"), None, &[])
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<Value>(&body).expect("one JSON document")
+    };
+    let bundle = fhir().await;
+    assert_eq!(
+        (&bundle["resourceType"], &bundle["type"]),
+        (&Value::from("Bundle"), &Value::from("collection"))
+    );
+    let entries = bundle["entry"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<&Value> {
+        entries
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == kind)
+            .collect()
+    };
+    assert_eq!(of("Patient").len(), 1);
+    assert_eq!(of("Patient")[0]["name"][0]["text"], "Participant 0");
+    // Arrival and the support request.
+    assert_eq!(of("QuestionnaireResponse").len(), 2);
+    // The BP, every heart rate, the MOAA/S.
+    let observations = of("Observation");
+    assert_eq!(observations.len(), 1 + readings as usize + 1);
+    let bp = observations
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "85354-9")
+        .expect("the BP panel");
+    let parts: Vec<(&Value, &Value, &Value)> = bp["component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                &c["code"]["coding"][0]["code"],
+                &c["valueQuantity"]["value"],
+                &c["valueQuantity"]["code"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (
+                &Value::from("8480-6"),
+                &Value::from(124.0),
+                &Value::from("mm[Hg]")
+            ),
+            (
+                &Value::from("8462-4"),
+                &Value::from(78.0),
+                &Value::from("mm[Hg]")
+            ),
+        ]
+    );
+    let hr = observations
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8867-4")
+        .unwrap();
+    assert_eq!(hr["valueQuantity"]["system"], "http://unitsofmeasure.org");
+    assert_eq!(hr["valueQuantity"]["code"], "/min");
+    let dose = of("MedicationAdministration");
+    assert_eq!(dose.len(), 1);
+    assert_eq!(
+        dose[0]["medicationCodeableConcept"]["coding"][0]["code"],
+        "6130"
+    );
+    assert_eq!(dose[0]["dosage"]["dose"]["value"], 30.0);
+    assert_eq!(dose[0]["dosage"]["route"]["text"], "IM");
+    // Every entry has its own address, and every subject is in the bundle.
+    let urls: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|e| e["fullUrl"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls.len(), entries.len());
+    for e in entries {
+        if let Some(subject) = e["resource"]["subject"]["reference"].as_str() {
+            assert!(urls.contains(subject), "{subject} is not in the bundle");
+        }
+    }
+    // Exported again: the same resources with the same ids.
+    assert_eq!(fhir().await["entry"], bundle["entry"]);
 
     // Only the clinic's staff may take the record home.
     let phone_api = holdspace::client::Api::new(server.addr).with_token(group.tokens[0].clone());

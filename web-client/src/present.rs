@@ -133,10 +133,10 @@ pub fn observed_label(status: ObservedStatus) -> &'static str {
 /// no weight on record (a dose would be held), and from the arrival
 /// check-in no supportive touch, not fasted, no ride home (until staff
 /// confirm one).
-pub fn tile_flags(seat: &Seat) -> Vec<&'static str> {
+pub fn tile_flags(seat: &Seat, policy: &protocol::ClinicPolicy) -> Vec<&'static str> {
     let mut flags = Vec::new();
     // A dose is held without a weight to check it against: weigh first.
-    if seat.weight_kg.is_none() && !seat.state.has_left() {
+    if seat.weight_kg.is_none() && !seat.state.has_left() && policy.dose_hold.hold_without_weight {
         flags.push("no weight");
     }
     let Some(form) = seat.arrival.as_ref().map(|a| &a.value) else {
@@ -413,6 +413,25 @@ pub fn alarm_as_it_stands(
         _ => alarm.detail.clone(),
     };
     (rota, detail)
+}
+
+/// The alarms a participant's tile shows: the most severe (it colours the
+/// tile, acknowledged or not: a desaturation someone is on is still red),
+/// and, if another is waiting for someone to acknowledge it, that one too
+/// (an acknowledged high must not hide a new medium).
+pub fn tile_alarms<'a>(
+    alarms: impl Iterator<Item = &'a protocol::Alarm> + Clone,
+) -> Vec<&'a protocol::Alarm> {
+    let Some(worst) = alarms.clone().max_by_key(|a| (a.priority, a.raised_at)) else {
+        return Vec::new();
+    };
+    let waiting = alarms
+        .filter(|a| a.acknowledged.is_none() && a.id != worst.id)
+        .min_by_key(|a| alarm_rank(a));
+    match waiting {
+        Some(next) if worst.acknowledged.is_some() => vec![worst, next],
+        _ => vec![worst],
+    }
 }
 
 /// What each MOAA/S score means (Modified Observer's Assessment of
@@ -702,6 +721,22 @@ mod tests {
             last_notified_at: Timestamp(0),
             audio_paused_until: None,
         };
+        // A tile: the acknowledged high colours it, the medium waits beside it.
+        let acked_high = alarm(1, AlarmPriority::High, true);
+        let medium = alarm(2, AlarmPriority::Medium, false);
+        let low = alarm(5, AlarmPriority::Low, false);
+        let ids = |shown: Vec<&protocol::Alarm>| shown.iter().map(|a| a.id.0).collect::<Vec<_>>();
+        assert_eq!(
+            ids(tile_alarms([&acked_high, &low, &medium].into_iter())),
+            [1, 2]
+        );
+        assert_eq!(
+            ids(tile_alarms([&low, &medium].into_iter())),
+            [2],
+            "nothing acknowledged: the worst alone"
+        );
+        assert_eq!(ids(tile_alarms([&acked_high].into_iter())), [1]);
+        assert!(tile_alarms(std::iter::empty()).is_empty());
         let mut list = [
             alarm(1, AlarmPriority::High, true),
             alarm(2, AlarmPriority::Medium, false),
@@ -815,9 +850,15 @@ mod tests {
     #[test]
     fn the_tile_names_what_the_arrival_check_in_asks_staff_to_keep_in_mind() {
         let mut seat = fresh_seat();
-        assert_eq!(tile_flags(&seat), ["no weight"]);
+        assert_eq!(
+            tile_flags(&seat, &protocol::ClinicPolicy::default()),
+            ["no weight"]
+        );
         seat.weight_kg = Some(60.0);
-        assert!(tile_flags(&seat).is_empty(), "no check-in yet");
+        assert!(
+            tile_flags(&seat, &protocol::ClinicPolicy::default()).is_empty(),
+            "no check-in yet"
+        );
         let form = |touch, fasted, ride| protocol::ArrivalForm {
             mood: 5.try_into().unwrap(),
             anxiety: 5.try_into().unwrap(),
@@ -832,15 +873,15 @@ mod tests {
             seq: protocol::Seq(1),
         };
         seat.arrival = Some(stamp(form(true, true, true)));
-        assert!(tile_flags(&seat).is_empty());
+        assert!(tile_flags(&seat, &protocol::ClinicPolicy::default()).is_empty());
         seat.arrival = Some(stamp(form(false, false, false)));
         assert_eq!(
-            tile_flags(&seat),
+            tile_flags(&seat, &protocol::ClinicPolicy::default()),
             ["no touch", "not fasted", "no ride home"]
         );
         seat.ride_home_confirmed = true;
         assert_eq!(
-            tile_flags(&seat),
+            tile_flags(&seat, &protocol::ClinicPolicy::default()),
             ["no touch", "not fasted"],
             "staff confirmed a ride"
         );

@@ -317,7 +317,12 @@ pub fn Board(session: SessionId) -> impl IntoView {
                 </button>
                 // The session's controls open above the tiles, so a participant's detail
                 // (which would cover them) closes.
-                <button on:click=move |_| { selected.set(None); controls.update(|c| *c = !*c) } aria-expanded=move || controls.get().to_string()>"Session ▾"</button>
+                <button on:click=move |_| {
+                    if !controls.get() {
+                        selected.set(None);
+                    }
+                    controls.update(|c| *c = !*c)
+                } aria-expanded=move || controls.get().to_string()>"Session ▾"</button>
                 <button on:click=move |_| live.reconnect() title="Reconnect now">"⟳"</button>
             </header>
             {move || live.notice.get().map(|n| view! {
@@ -372,15 +377,23 @@ fn Tile(
         live.followed
             .with(|f| f.state().and_then(|s| s.seat(id).cloned()))
     });
-    let worst = Memo::new(move |_| {
+    let shown = Memo::new(move |_| {
         live.followed.with(|f| {
-            f.state().and_then(|s| {
-                s.alarms
-                    .iter()
-                    .filter(|a| a.seat == id)
-                    .min_by_key(|a| present::alarm_rank(a))
-                    .cloned()
-            })
+            f.state()
+                .map(|s| {
+                    present::tile_alarms(s.alarms.iter().filter(|a| a.seat == id))
+                        .into_iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let flags = Memo::new(move |_| {
+        live.followed.with(|f| {
+            f.state()
+                .and_then(|s| s.seat(id).map(|x| present::tile_flags(x, &s.policy)))
+                .unwrap_or_default()
         })
     });
     let next_check = Memo::new(move |_| {
@@ -410,7 +423,8 @@ fn Tile(
             return ().into_any();
         };
         let needs = s.needs_support();
-        let alarm = worst.get();
+        let shown = shown.get();
+        let alarm = shown.first().cloned();
         let class = format!(
             "tile{}{}",
             if needs { " support" } else { "" },
@@ -450,7 +464,7 @@ fn Tile(
                 })}
                 <div class="tile-head">
                     <h2>{s.display_name.clone()}</h2>
-                    <span class="flags">{present::tile_flags(&s).into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</span>
+                    <span class="flags">{flags.get().into_iter().map(|f| view! { <span class="flag">{f}</span> }).collect_view()}</span>
                     <span class="loc">{s.location.clone().unwrap_or_default()}</span>
                 </div>
                 <div class="tile-state">
@@ -466,7 +480,7 @@ fn Tile(
                     <span class="v">{move || value(protocol::VitalKind::BloodPressure).map(|m| present::measurement(&m)).unwrap_or_else(|| "BP —".into())}</span>
                     <Sparkline series=spo2 now=Signal::derive(move || now.get()) lo=80.0 hi=100.0 label="SpO2, last 10 minutes"/>
                 </div>
-                {alarm.map(|a| {
+                {shown.into_iter().map(|a| {
                     let look = priority_look(a.priority);
                     view! {
                         <div class=format!("alarm-badge {}", look.class)>
@@ -474,7 +488,7 @@ fn Tile(
                             {a.acknowledged.is_some().then_some(" (acknowledged)")}
                         </div>
                     }
-                })}
+                }).collect_view()}
                 <div class="check">
                     {observed.map(|o| view! { <span>{move || format!("seen: {} {} ago", present::observed_label(o.status), present::duration(now.get().ms_since(o.at)))}</span> })}
                     {move || next_check.get().map(|due| view! {
@@ -1051,6 +1065,7 @@ fn Controls(live: LiveSession, session: SessionId) -> impl IntoView {
             <div class="records">
                 <h3>"Records"</h3>
                 <button on:click=move |_| save("records.csv")>"Download records (CSV)"</button>
+                <button on:click=move |_| save("records.fhir.json")>"Download for an EHR (FHIR)"</button>
                 <button on:click=move |_| save("log.ndjson")>"Download the full log"</button>
             </div>
             // A closed session records nothing more: only its records remain.
