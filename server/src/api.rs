@@ -5,7 +5,7 @@
 
 use crate::app::App;
 use crate::auth::{self, Principal, TokenError};
-use crate::export::{FHIR_END, Fhir, Records, fhir_start};
+use crate::export::{Fhir, Records, fhir_start};
 use crate::hub::{CommandOutcome, HubError, SessionHandle};
 use crate::store::{EventLog, Redeem, StoreError};
 use crate::ws;
@@ -648,7 +648,7 @@ async fn export_records(
         content_type: "text/csv; charset=utf-8",
         name: "records.csv",
         start: Records::header(),
-        end: "",
+        end: Box::new(String::new),
     };
     export(&app, &p, handle.id, download, move |events| {
         events.iter().map(|e| records.lines(e)).collect()
@@ -669,7 +669,7 @@ async fn export_fhir(
         content_type: "application/fhir+json",
         name: "records.fhir.json",
         start: fhir_start(app.clock.now()),
-        end: FHIR_END,
+        end: Box::new(fhir.end()),
     };
     export(&app, &p, handle.id, download, move |events| {
         fhir.entries(events)
@@ -689,7 +689,7 @@ async fn export_log(
         content_type: "application/x-ndjson",
         name: "log.ndjson",
         start: String::new(),
-        end: "",
+        end: Box::new(String::new),
     };
     export(&app, &p, handle.id, download, |events| {
         events
@@ -701,12 +701,12 @@ async fn export_log(
 }
 
 /// A file an export makes: its type and name, and what comes before and
-/// after the rendered events.
+/// after the rendered events (the end is written once they all are).
 struct Download {
     content_type: &'static str,
     name: &'static str,
     start: String,
-    end: &'static str,
+    end: Box<dyn FnOnce() -> String + Send>,
 }
 
 /// Streams `session`'s log as a download, rendering a chunk of events at a
@@ -748,7 +748,9 @@ async fn export(
     });
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(text)])
         .chain(rest)
-        .chain(futures_util::stream::iter([Ok(file.end.to_string())]))
+        .chain(futures_util::stream::iter(std::iter::once_with(
+            move || Ok((file.end)()),
+        )))
         .map(|part: Result<String, std::io::Error>| part.map(axum::body::Bytes::from));
     let by = match who.actor() {
         protocol::Actor::Staff { staff, .. } => staff.to_string(),

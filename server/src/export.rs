@@ -9,6 +9,8 @@ use protocol::rest::StaffMember;
 use protocol::{Actor, Event, EventBody, Rating, SeatId, SelfReport, Seq, StaffId};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The CSV's columns.
 pub const CSV_HEADER: [&str; 10] = [
@@ -363,19 +365,16 @@ impl Records {
 pub struct Fhir {
     session: u128,
     staff: HashMap<StaffId, String>,
-    entries: usize,
+    entries: Arc<AtomicUsize>,
 }
 
-/// The start of the bundle, up to its first entry.
+/// The start of the bundle, before its entries.
 pub fn fhir_start(now: protocol::Timestamp) -> String {
     format!(
-        "{{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"timestamp\":\"{}\",\"entry\":[",
+        "{{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"timestamp\":\"{}\"",
         now.utc()
     )
 }
-
-/// The end of the bundle.
-pub const FHIR_END: &str = "]}\n";
 
 const UCUM: &str = "http://unitsofmeasure.org";
 
@@ -388,20 +387,31 @@ impl Fhir {
                 .iter()
                 .map(|m| (m.id, m.display_name.clone()))
                 .collect(),
-            entries: 0,
+            entries: Arc::default(),
         }
     }
 
-    /// The bundle entries for these events, each preceded by a comma but
-    /// the first of the bundle.
+    /// The end of the bundle, for after the last entry: FHIR JSON has no
+    /// empty arrays, so a bundle without entries has no `entry` at all.
+    pub fn end(&self) -> impl FnOnce() -> String + Send + 'static {
+        let entries = self.entries.clone();
+        move || {
+            if entries.load(Ordering::Relaxed) > 0 {
+                "]}\n".into()
+            } else {
+                "}\n".into()
+            }
+        }
+    }
+
+    /// The bundle entries for these events, the first opening the `entry`
+    /// array and each later one after a comma.
     pub fn entries(&mut self, events: &[Event]) -> String {
         let mut out = String::new();
         for event in events {
             if let Some((id, resource)) = self.resource(event) {
-                if self.entries > 0 {
-                    out.push(',');
-                }
-                self.entries += 1;
+                let before = self.entries.fetch_add(1, Ordering::Relaxed);
+                out.push_str(if before == 0 { ",\"entry\":[" } else { "," });
                 let entry = serde_json::json!({
                     "fullUrl": format!("urn:uuid:{id}"),
                     "resource": resource,
@@ -422,16 +432,17 @@ impl Fhir {
     /// The resource an event records, with its id, if it is one.
     fn resource(&self, event: &Event) -> Option<(uuid::Uuid, serde_json::Value)> {
         use serde_json::{Value, json};
-        // Distinct per session and event; a seat's Patient keeps the seat's id.
-        let id = uuid::Uuid::from_u128(self.session ^ (u128::from(event.seq.0) << 64));
+        // Distinct per session and event, and a well-formed UUID (the version
+        // and variant bits set, clear of the seq in the low bits); a seat's
+        // Patient keeps the seat's own id.
+        let id = uuid::Builder::from_random_bytes(
+            (self.session ^ u128::from(event.seq.0)).to_be_bytes(),
+        )
+        .into_uuid();
         let time = event.at.utc();
         let subject = |seat: &SeatId| json!({ "reference": format!("urn:uuid:{seat}") });
-        let loinc = |code: &str, display: &str| {
-            json!({
-                "coding": [{ "system": "http://loinc.org", "code": code, "display": display }],
-                "text": display,
-            })
-        };
+        // LOINC's own display names are left to the receiver; ours is the text.
+        let loinc = |code: &str, text: &str| json!({ "coding": [{ "system": "http://loinc.org", "code": code }], "text": text });
         let category = |code: &str| {
             json!([{ "coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -449,6 +460,11 @@ impl Fhir {
             })
         };
         let item = |link: &str, text: &str, answer: Value| json!({ "linkId": link, "text": text, "answer": [answer] });
+        // Words someone may have left blank: no item (FHIR has no empty strings).
+        let words = |link: &str, text: &str, value: &str| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| item(link, text, json!({ "valueString": value })))
+        };
         let resource = match &event.body {
             EventBody::SeatAdded {
                 seat, display_name, ..
@@ -473,6 +489,13 @@ impl Fhir {
                     "effectiveDateTime": reading.measured_at.utc(),
                     "issued": reading.received_at.utc(),
                 });
+                if kind == protocol::VitalKind::Spo2 {
+                    // Measured by pulse oximetry, as the vital-signs profile asks.
+                    obs["code"]["coding"]
+                        .as_array_mut()
+                        .expect("a coding list")
+                        .push(json!({ "system": "http://loinc.org", "code": "59408-5" }));
+                }
                 match &reading.source {
                     protocol::ReadingSource::Manual { by } => {
                         obs["performer"] = json!([{ "display": self.name(*by) }]);
@@ -507,11 +530,7 @@ impl Fhir {
                         ("dissociation score (observer, 0-100)", *score)
                     }
                 };
-                let by = match &event.actor {
-                    Actor::Staff { staff, .. } => json!([{ "display": self.name(*staff) }]),
-                    _ => json!([]),
-                };
-                json!({
+                let mut obs = json!({
                     "resourceType": "Observation",
                     "id": id.to_string(),
                     "status": "final",
@@ -519,9 +538,12 @@ impl Fhir {
                     "code": { "text": text },
                     "subject": subject(seat),
                     "effectiveDateTime": time,
-                    "performer": by,
                     "valueInteger": value,
-                })
+                });
+                if let Actor::Staff { staff, .. } = &event.actor {
+                    obs["performer"] = json!([{ "display": self.name(*staff) }]);
+                }
+                obs
             }
             EventBody::DoseRecorded { seat, dose } => {
                 let mut note = format!("lot {}", dose.lot);
@@ -567,11 +589,10 @@ impl Fhir {
                         "Anxiety (0-10)",
                         json!({ "valueInteger": form.anxiety.get() }),
                     ),
-                    item(
-                        "intention",
-                        "Intention",
-                        json!({ "valueString": form.intention }),
-                    ),
+                ]
+                .into_iter()
+                .chain(words("intention", "Intention", &form.intention))
+                .chain([
                     item(
                         "fasting",
                         "Fasting confirmed",
@@ -587,7 +608,8 @@ impl Fhir {
                         "Consent to supportive touch",
                         json!({ "valueBoolean": form.consent_to_touch }),
                     ),
-                ],
+                ])
+                .collect(),
             ),
             EventBody::SelfReported {
                 seat,
@@ -611,17 +633,18 @@ impl Fhir {
                             "How are you?",
                             json!({ "valueString": "I need support" }),
                         ));
-                        for reason in reasons {
-                            let reason = wire_name(reason);
-                            items.push(item("reason", "Reason", json!({ "valueString": reason })));
+                        // One item, every reason an answer of it.
+                        if !reasons.is_empty() {
+                            let answers: Vec<Value> = reasons
+                                .iter()
+                                .map(|r| json!({ "valueString": wire_name(r) }))
+                                .collect();
+                            items.push(
+                                json!({ "linkId": "reason", "text": "Reason", "answer": answers }),
+                            );
                         }
-                        if let Some(note) = note {
-                            items.push(item(
-                                "note",
-                                "In their words",
-                                json!({ "valueString": note }),
-                            ));
-                        }
+                        let note = note.as_deref().unwrap_or("");
+                        items.extend(words("note", "In their words", note));
                     }
                 }
                 answers(seat, authored, items)
@@ -629,14 +652,14 @@ impl Fhir {
             EventBody::PostSessionRecorded { seat, form } => answers(
                 seat,
                 time,
-                vec![
-                    item(
-                        "mood",
-                        "Mood after the session (0-10)",
-                        json!({ "valueInteger": form.mood.get() }),
-                    ),
-                    item("journal", "Journal", json!({ "valueString": form.journal })),
-                ],
+                vec![item(
+                    "mood",
+                    "Mood after the session (0-10)",
+                    json!({ "valueInteger": form.mood.get() }),
+                )]
+                .into_iter()
+                .chain(words("journal", "Journal", &form.journal))
+                .collect(),
             ),
             _ => return None,
         };

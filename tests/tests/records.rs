@@ -252,8 +252,44 @@ async fn a_session_exports_its_records_as_csv_and_its_log_line_by_line() {
             assert!(urls.contains(subject), "{subject} is not in the bundle");
         }
     }
+    // A participant's answers: every support reason in one item.
+    let asked = of("QuestionnaireResponse")
+        .into_iter()
+        .find(|q| q["item"][0]["answer"][0]["valueString"] == "I need support")
+        .expect("the support request");
+    assert_eq!(asked["item"][1]["linkId"], "reason");
+    assert_eq!(asked["item"][1]["answer"][0]["valueString"], "cold");
+    assert!(
+        asked["item"].as_array().unwrap().len() == 2,
+        "no empty note: {asked}"
+    );
+    // Derived ids are well-formed (version 4) UUIDs.
+    for o in &observations {
+        let id = o["id"].as_str().unwrap();
+        assert_eq!(
+            uuid::Uuid::parse_str(id).unwrap().get_version_num(),
+            4,
+            "{id}"
+        );
+    }
     // Exported again: the same resources with the same ids.
     assert_eq!(fhir().await["entry"], bundle["entry"]);
+
+    // A session without seats has no entries, and no empty `entry` array.
+    let empty = staff.create_session("nobody yet").await.unwrap().id;
+    let (status, body) = staff
+        .raw(
+            Method::GET,
+            &format!("/api/sessions/{empty}/records.fhir.json"),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let bundle: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert!(bundle.get("entry").is_none(), "{bundle}");
 
     // Only the clinic's staff may take the record home.
     let phone_api = holdspace::client::Api::new(server.addr).with_token(group.tokens[0].clone());
