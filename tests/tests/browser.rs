@@ -258,6 +258,20 @@ async fn a_support_request_travels_from_one_phone_to_the_board_and_back() {
         ana.screenshot().await.unwrap(),
     )
     .ok();
+
+    // Leaving the board closes its connection without an error in the page.
+    staff
+        .execute(
+            "window.errors = []; window.addEventListener('error', e => window.errors.push(String(e.message)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    staff.click_on("a.back").await;
+    staff.wait_for(".sessions #title").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let errors = staff.execute("return window.errors", vec![]).await.unwrap();
+    assert_eq!(errors, serde_json::json!([]), "errors in the page");
     for b in [staff, ana, ben] {
         b.quit().await;
     }

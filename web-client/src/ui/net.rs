@@ -270,6 +270,12 @@ impl Link {
     pub fn stop(&self) {
         self.0.stopped.set(true);
         if let Some(ws) = self.0.ws.borrow_mut().take() {
+            // The handlers go with this link; detached first, the close that
+            // completes later calls none of them (a call into a dropped
+            // handler throws in the page).
+            ws.set_onopen(None);
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
             let _ = ws.close();
         }
     }
