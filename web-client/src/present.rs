@@ -507,6 +507,7 @@ pub fn seat_timeline(
                 describe(&e.body)
             }
             EventBody::AlarmAcknowledged { alarm }
+            | EventBody::AlarmAudioPaused { alarm, .. }
             | EventBody::AlarmEscalated { alarm, .. }
             | EventBody::AlarmCleared { alarm, .. } => match alarms.get(alarm) {
                 Some(label) => format!("{}: {label}", describe(&e.body)),
@@ -667,6 +668,13 @@ mod tests {
             ),
             (
                 by_fern,
+                EventBody::AlarmAudioPaused {
+                    alarm: protocol::Seq(5),
+                    until: Timestamp(120_000),
+                },
+            ),
+            (
+                by_fern,
                 EventBody::AlarmAcknowledged {
                     alarm: protocol::Seq(5),
                 },
@@ -688,6 +696,7 @@ mod tests {
             lines,
             [
                 "Alarm acknowledged: Participant asked for support · by Fern",
+                "Alarm audio paused: Participant asked for support · by Fern",
                 "Check rota: Fern · by Fern",
                 "“I need support”: cold · from the phone",
                 "HIGH alarm: Participant asked for support — asked for support",

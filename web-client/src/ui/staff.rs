@@ -902,6 +902,8 @@ fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) 
     // Withdrawing cannot be undone (the phone's help buttons go with it): it
     // asks once more, in the page.
     let withdrawing = RwSignal::new(false);
+    // Signing the discharge cannot be undone either.
+    let discharging = RwSignal::new(false);
     let next = move || {
         seat.get()
             .map(|s| {
@@ -958,7 +960,15 @@ fn StateForm(live: LiveSession, id: SeatId, seat: Memo<Option<protocol::Seat>>) 
             {move || (can(live, CommandKind::Discharge) && seat.get().is_some_and(|s| s.state.can_move_to(ParticipantState::Discharged))).then(|| view! {
                 <input aria-label="Discharge override reason (only if the checklist is not complete; at least 10 characters)" placeholder="override reason, if needed (10+ characters)"
                     prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
-                <button class="primary" on:click=discharge>"Discharge"</button>
+                {move || if discharging.get() {
+                    view! {
+                        <span class="confirm" role="alert">{move || format!("Sign {}'s discharge? It cannot be undone.", seat.get().map(|s| s.display_name).unwrap_or_default())}</span>
+                        <button class="primary" on:click=move |ev| { discharging.set(false); discharge(ev) }>"Yes, discharge"</button>
+                        <button on:click=move |_| discharging.set(false)>"Not yet"</button>
+                    }.into_any()
+                } else {
+                    view! { <button class="primary" on:click=move |_| discharging.set(true)>"Discharge"</button> }.into_any()
+                }}
             })}
         </div>
     }
